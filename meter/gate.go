@@ -1,0 +1,24 @@
+package meter
+
+import "context"
+
+// Gate decides whether a buyer may relay more bytes. The relay calls Acquire
+// before each chunk and relays at most the granted number of bytes; the
+// payment layer implements it to enforce a credit window.
+type Gate interface {
+	// Acquire blocks until buyer may relay more bytes and returns how many
+	// (between 1 and want), or returns an error when ctx ends (the
+	// connection closed) or the buyer is cut off.
+	Acquire(ctx context.Context, buyer *Buyer, want int64) (int64, error)
+}
+
+// AllowAll is the Gate that grants every request in full.
+type AllowAll struct{}
+
+// Acquire grants want bytes at once.
+func (AllowAll) Acquire(ctx context.Context, _ *Buyer, want int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return want, nil
+}
