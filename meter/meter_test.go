@@ -43,7 +43,7 @@ func TestCountersAndSnapshotOrder(t *testing.T) {
 	m.Buyer("bob").AddUp(10)
 	m.Buyer("alice").AddDown(7)
 	m.Buyer("alice").AddUp(-3) // ignored: never negative
-	if m.Buyer("alice") != m.Buyer("alice") {
+	if first, again := m.Buyer("alice"), m.Buyer("alice"); first != again {
 		t.Fatal("Buyer returned two different counters for one id")
 	}
 	got := m.Snapshot()

@@ -1,0 +1,66 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/x402/x402/meter"
+)
+
+// meteredBody counts a request or response body as it is read, asking the
+// credit gate before each read.
+type meteredBody struct {
+	rc      io.ReadCloser
+	ctx     context.Context
+	buyer   *meter.Buyer
+	gate    meter.Gate
+	count   func(int64)
+	onClose func()
+}
+
+func (m *meteredBody) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	granted, err := m.gate.Acquire(m.ctx, m.buyer, int64(len(b)))
+	if err != nil {
+		return 0, err
+	}
+	n, err := m.rc.Read(b[:granted])
+	m.count(int64(n))
+	return n, err
+}
+
+func (m *meteredBody) Close() error {
+	err := m.rc.Close()
+	if m.onClose != nil {
+		m.onClose()
+	}
+	return err
+}
+
+// countWriter counts what is written to it.
+type countWriter int64
+
+func (c *countWriter) Write(b []byte) (int, error) { *c += countWriter(len(b)); return len(b), nil }
+
+// requestHeadSize is the size of r's head as sent upstream: request line,
+// Host, headers and the blank line.
+func requestHeadSize(r *http.Request) int64 {
+	var c countWriter
+	r.Header.Write(&c)
+	line := len(r.Method) + 1 + len(r.URL.RequestURI()) + 1 + len("HTTP/1.1") + 2
+	host := len("Host: ") + len(r.Host) + 2
+	return int64(line+host+2) + int64(c)
+}
+
+// responseHeadSize is the size of resp's head: status line, headers and the
+// blank line.
+func responseHeadSize(resp *http.Response) int64 {
+	var c countWriter
+	resp.Header.Write(&c)
+	line := len("HTTP/1.1 ") + len(strconv.Itoa(resp.StatusCode)) + 1 + len(http.StatusText(resp.StatusCode)) + 2
+	return int64(line+2) + int64(c)
+}
