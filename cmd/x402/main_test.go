@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/x402/x402/internal/testenv"
+	"github.com/x402/x402/node"
+)
+
+// x402Bin is the binary under test, built once by TestMain.
+var x402Bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "x402-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	x402Bin = filepath.Join(dir, "x402")
+	if out, err := exec.Command("go", "build", "-o", x402Bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build x402: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func x402(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(x402Bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	out, err := x402(t, "version")
+	if err != nil || !strings.HasPrefix(out, "x402 ") {
+		t.Fatalf("x402 version: %v\n%s", err, out)
+	}
+	out, err = x402(t, "frobnicate")
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %v\n%s", err, out)
+	}
+	out, err = x402(t, "init")
+	if !errorsAs(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "--dir is required") {
+		t.Fatalf("init without --dir: %v\n%s", err, out)
+	}
+}
+
+func TestInitCreatesPrivateKeyAndCommentedConfig(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "node")
+	out, err := x402(t, "init", "--dir", dir)
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "account  x402_") {
+		t.Fatalf("init output does not show the account id:\n%s", out)
+	}
+	for p, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "node.key"): 0o600, filepath.Join(dir, "x402.toml"): 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+		}
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "x402.toml"))
+	if err != nil || !strings.Contains(string(cfg), "# ") {
+		t.Fatalf("config is not commented: %v", err)
+	}
+	if _, err := node.LoadConfig(filepath.Join(dir, "x402.toml")); err != nil {
+		t.Fatalf("the config init wrote does not load: %v", err)
+	}
+	if out, err := x402(t, "init", "--dir", dir); err == nil || !strings.Contains(out, "refusing to overwrite") {
+		t.Fatalf("second init: %v\n%s", err, out)
+	}
+}
+
+// TestNodeProcessServesMetersAndDrains runs `x402 node` as a real process:
+// curl through its SOCKS5 proxy, `x402 status --json`, then SIGTERM; the
+// node exits 0 and its usage survives into the next run.
+func TestNodeProcessServesMetersAndDrains(t *testing.T) {
+	curl := testenv.RequireTool(t, "curl", "curl")
+	org := startTestOrigin(t)
+	dir := filepath.Join(t.TempDir(), "node")
+	if out, err := x402(t, "init", "--dir", dir); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	ports := freePorts(t, 3)
+	cfgPath := filepath.Join(dir, "x402.toml")
+	cfg := fmt.Sprintf(`[node]
+key = "node.key"
+state_dir = "state"
+[proxy]
+socks5_listen = "127.0.0.1:%d"
+http_listen = "127.0.0.1:%d"
+[egress]
+default_deny = true
+allow = ["%s"]
+[admin]
+listen = "127.0.0.1:%d"
+[[buyers]]
+id = "agent-1"
+user = "agent"
+password = "pw"
+`, ports[0], ports[1], org, ports[2])
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+
+	run := func() {
+		cmd, logs := startNode(t, cfgPath)
+		out, err := exec.Command(curl, "-sS", "--fail", "--max-time", "20", "--socks5-hostname",
+			fmt.Sprintf("agent:pw@127.0.0.1:%d", ports[0]), "http://"+org+"/bytes/100000").Output()
+		if err != nil || len(out) != 100000 {
+			t.Fatalf("curl through the node: %d bytes, %v\n%s", len(out), err, logs())
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("node did not exit cleanly on SIGTERM: %v\n%s", err, logs())
+		}
+		if !strings.Contains(logs(), "node stopped") {
+			t.Fatalf("node logs lack a clean stop:\n%s", logs())
+		}
+	}
+	run()
+	cmd, logs := startNode(t, cfgPath)
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	out, err := exec.Command(x402Bin, "status", "--admin", admin, "--json").Output()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, logs())
+	}
+	var st node.Status
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+	}
+	if len(st.Buyers) != 1 || st.Buyers[0].ID != "agent-1" || st.Buyers[0].TotalConns != 1 || st.Buyers[0].BytesDown < 100000 {
+		t.Fatalf("status after restart: %+v", st.Buyers)
+	}
+	human, err := exec.Command(x402Bin, "status", "--admin", admin).Output()
+	if err != nil || !strings.Contains(string(human), "agent-1") {
+		t.Fatalf("status (human): %v\n%s", err, human)
+	}
+}
+
+func TestNodeRefusesBadConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(p, []byte("[proxy]\nsocks5_listen = 7\n"), 0o600)
+	out, err := x402(t, "node", "--config", p)
+	if err == nil || !strings.Contains(out, p) {
+		t.Fatalf("node with a bad config: %v\n%s", err, out)
+	}
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	out, err := exec.Command(x402Bin, "demo", "--json", "--size", "1048576").Output()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	var res struct {
+		Fetches []fetchResult `json:"fetches"`
+		Meter   struct {
+			BytesDown  uint64 `json:"bytes_down"`
+			TotalConns uint64 `json:"total_conns"`
+		} `json:"meter"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("demo --json: %v\n%s", err, out)
+	}
+	if len(res.Fetches) != 3 || res.Meter.TotalConns != 3 || res.Meter.BytesDown < 3*1048576 {
+		t.Fatalf("demo result %+v", res)
+	}
+}
+
+func TestDemoHoldJSONServesRealClients(t *testing.T) {
+	curl := testenv.RequireTool(t, "curl", "curl")
+	cmd := exec.Command(x402Bin, "demo", "--hold", "--json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ep demoEndpoints
+	if err := json.Unmarshal([]byte(line), &ep); err != nil {
+		t.Fatalf("first line is not the endpoints JSON: %v\n%s", err, line)
+	}
+	for _, args := range [][]string{
+		{"--proxy", ep.SOCKS5},
+		{"--proxy", ep.HTTP},
+		{"--proxy", ep.HTTP, "--proxytunnel"},
+	} {
+		out, err := exec.Command(curl, append([]string{"-sS", "--fail", "--max-time", "20"}, append(args, ep.Origin+"/bytes/5000")...)...).Output()
+		if err != nil || len(out) != 5000 {
+			t.Fatalf("curl %v: %d bytes, %v", args, len(out), err)
+		}
+	}
+	// Only the demo's own origin is allowed: its admin API is not.
+	u, _ := url.Parse(ep.HTTP)
+	tr := &http.Transport{Proxy: http.ProxyURL(u)}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(ep.Admin + "/api/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("demo proxy to its own admin API: %s, want 403", resp.Status)
+	}
+	st, _, err := fetchStatus(t.Context(), ep.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Buyers) != 1 || st.Buyers[0].TotalConns < 3 {
+		t.Fatalf("demo status after three fetches: %+v", st.Buyers)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo --hold did not exit cleanly: %v", err)
+	}
+}
+
+func startNode(t *testing.T, cfgPath string) (*exec.Cmd, func() string) {
+	t.Helper()
+	cmd := exec.Command(x402Bin, "node", "--config", cfgPath)
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "node started") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("node did not start:\n%s", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return cmd, logs.String
+}
+
+func startTestOrigin(t *testing.T) string {
+	t.Helper()
+	org, err := startOrigin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(org.close)
+	return org.plain.Addr().String()
+}
+
+// freePorts reserves n loopback ports by binding and releasing them.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
