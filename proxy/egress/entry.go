@@ -90,10 +90,8 @@ func parseEntry(s string) (*allowEntry, error) {
 			return nil, fmt.Errorf("CIDR %s has host bits set (did you mean %s?)", p, m)
 		}
 		if p.Addr().Is4In6() {
-			if p.Bits() < 96 {
-				return nil, fmt.Errorf("CIDR %s mixes IPv4-mapped and other IPv6 addresses", p)
-			}
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			// Masked, so Bits() >= 96: an IPv4-mapped CIDR is an IPv4 CIDR.
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
 		}
 		e.prefix = p
 	default:

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -46,7 +47,7 @@ type Decision struct {
 
 // ByAllowEntry reports whether an explicit allow entry made the decision.
 func (d Decision) ByAllowEntry() bool {
-	return len(d.Rule) > len(RuleAllowEntryPrefix) && d.Rule[:len(RuleAllowEntryPrefix)] == RuleAllowEntryPrefix
+	return strings.HasPrefix(d.Rule, RuleAllowEntryPrefix)
 }
 
 // Policy decides whether an address may be dialed. It is safe for
