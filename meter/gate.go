@@ -10,6 +10,10 @@ type Gate interface {
 	// (between 1 and want), or returns an error when ctx ends (the
 	// connection closed) or the buyer is cut off.
 	Acquire(ctx context.Context, buyer *Buyer, want int64) (int64, error)
+	// Release reports that a grant of granted bytes ended with used bytes
+	// relayed (and already counted in the buyer's meter); used < granted
+	// when the connection ended or failed mid-chunk.
+	Release(buyer *Buyer, granted, used int64)
 }
 
 // AllowAll is the Gate that grants every request in full.
@@ -22,3 +26,6 @@ func (AllowAll) Acquire(ctx context.Context, _ *Buyer, want int64) (int64, error
 	}
 	return want, nil
 }
+
+// Release does nothing.
+func (AllowAll) Release(*Buyer, int64, int64) {}

@@ -30,6 +30,7 @@ func (m *meteredBody) Read(b []byte) (int, error) {
 	}
 	n, err := m.rc.Read(b[:granted])
 	m.count(int64(n))
+	m.gate.Release(m.buyer, granted, int64(n))
 	return n, err
 }
 

@@ -57,6 +57,7 @@ func (r *relay) pipe(ctx context.Context, dst, src *net.TCPConn, count func(int6
 		}
 		moved, err := io.Copy(dst, &io.LimitedReader{R: src, N: n})
 		count(moved)
+		r.gate.Release(r.buyer, n, moved)
 		if moved > 0 {
 			r.lastActive.Store(time.Now().UnixNano())
 		}

@@ -1,0 +1,234 @@
+package seller
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/x402/x402/internal/keys"
+	"github.com/x402/x402/meter"
+	"github.com/x402/x402/pay"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var testDomain = pay.Domain{Chain: "x402-test"}
+
+type fixture struct {
+	s        *Seller
+	store    *Store
+	buyerKey ed25519.PrivateKey
+	ch       Channel
+	meter    *meter.Buyer
+	claims   *claimLog
+	stop     func()
+}
+
+type claimLog struct {
+	mu    sync.Mutex
+	bests []Best
+}
+
+func (l *claimLog) claim(_ context.Context, _ pay.ChannelID, b Best) (pay.Amount, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bests = append(l.bests, b)
+	return b.Value(), nil
+}
+
+// GiB price of 1 unit: one nano-unit pays for 1.07 bytes, so 65536 bytes
+// cost 61035 nano-units.
+const price = pay.Nano
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	buyerKey, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := OpenStore(filepath.Join(t.TempDir(), "seller.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := &claimLog{}
+	cfg.Domain, cfg.Asset, cfg.PricePerGiB = testDomain, pay.USD, price
+	cfg.Claim = claims.claim
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	s := New(cfg, store)
+	ch := Channel{ID: pay.ChannelID{7}, Buyer: pay.AccountOf(buyerKey.Public().(ed25519.PublicKey)), Asset: pay.USD, Deposit: pay.Nano}
+	m := meter.New().Buyer(BuyerID(ch.ID))
+	if _, err := s.Admit(ch, m); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	f := &fixture{s: s, store: store, buyerKey: buyerKey, ch: ch, meter: m, claims: claims}
+	f.stop = sync.OnceFunc(func() { cancel(); <-done; store.Close() })
+	t.Cleanup(f.stop)
+	return f
+}
+
+// relay simulates a relay moving n granted bytes.
+func (f *fixture) relay(n int64) {
+	f.meter.AddDown(n)
+	f.s.Release(f.meter, n, n)
+}
+
+func (f *fixture) voucher(seq uint64, amount pay.Amount) pay.SignedVoucher {
+	return pay.Voucher{Channel: f.ch.ID, Cumulative: amount, Seq: seq}.Sign(testDomain, f.buyerKey)
+}
+
+func TestBuyerIsPausedWithinOneWindowAndResumesWhenPaid(t *testing.T) {
+	f := newFixture(t, Config{CreditWindow: 64 << 10, Grace: time.Hour})
+	ctx := context.Background()
+	// Unpaid: exactly one window of credit.
+	g, err := f.s.Acquire(ctx, f.meter, 1<<20)
+	if err != nil || g != 64<<10 {
+		t.Fatalf("first grant %d, %v; want the 64 KiB window", g, err)
+	}
+	f.relay(g)
+
+	granted := make(chan int64, 1)
+	go func() {
+		g, err := f.s.Acquire(ctx, f.meter, 1<<20)
+		if err != nil {
+			t.Error(err)
+		}
+		granted <- g
+	}()
+	select {
+	case g := <-granted:
+		t.Fatalf("granted %d bytes beyond the window without payment", g)
+	default:
+	}
+	// Paying for the first 64 KiB (61035 nano) opens one more window.
+	if _, err := f.s.AcceptVoucher(f.ch.ID, f.voucher(1, pay.OwedForBytes(64<<10, price)+1)); err != nil {
+		t.Fatal(err)
+	}
+	if g := <-granted; g != 64<<10 {
+		t.Fatalf("after paying for 64 KiB the grant is %d, want 65536", g)
+	}
+	// The payment was made durable before the credit was extended.
+	all, err := f.store.All()
+	if err != nil || all[f.ch.ID].Voucher.Seq != 1 {
+		t.Fatalf("store after the grant: %+v, %v", all, err)
+	}
+}
+
+func TestUnpaidBuyerIsCutAfterGrace(t *testing.T) {
+	f := newFixture(t, Config{CreditWindow: 1000, Grace: 30 * time.Millisecond})
+	ctx := context.Background()
+	g, err := f.s.Acquire(ctx, f.meter, 5000)
+	if err != nil || g != 1000 {
+		t.Fatalf("grant %d, %v", g, err)
+	}
+	f.relay(g)
+	if _, err := f.s.Acquire(ctx, f.meter, 5000); !errors.Is(err, ErrCut) {
+		t.Fatalf("unpaid past grace: %v, want ErrCut", err)
+	}
+	if _, ok := f.s.Authenticate(BuyerID(f.ch.ID), "anything"); ok {
+		t.Fatal("a cut buyer still authenticates")
+	}
+	if _, err := f.s.Acquire(ctx, f.meter, 1); !errors.Is(err, ErrCut) {
+		t.Fatalf("after the cut: %v", err)
+	}
+}
+
+func TestVoucherCheats(t *testing.T) {
+	f := newFixture(t, Config{})
+	other, _ := keys.Generate()
+	if _, err := f.s.AcceptVoucher(f.ch.ID, f.voucher(2, 5000)); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		v    pay.SignedVoucher
+		want string
+	}{
+		"wrong key":     {pay.Voucher{Channel: f.ch.ID, Cumulative: 9000, Seq: 3}.Sign(testDomain, other), "signature does not verify"},
+		"other domain":  {pay.Voucher{Channel: f.ch.ID, Cumulative: 9000, Seq: 3}.Sign(pay.Domain{Chain: "x402-main"}, f.buyerKey), "signature does not verify"},
+		"other channel": {pay.Voucher{Channel: pay.ChannelID{8}, Cumulative: 9000, Seq: 3}.Sign(testDomain, f.buyerKey), "not " + f.ch.ID.String()},
+		"lower amount":  {f.voucher(3, 4000), "below"},
+		"replayed seq":  {f.voucher(2, 9000), "not above the held seq"},
+		"above deposit": {f.voucher(3, pay.Nano+1), "exceeds the channel deposit"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := f.s.AcceptVoucher(f.ch.ID, tc.v)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	if st := f.s.Status(); len(st) != 1 || st[0].Paid != 5000 {
+		t.Fatalf("a rejected voucher changed the held payment: %+v", st)
+	}
+}
+
+func TestTicksExtendTheHeldValue(t *testing.T) {
+	f := newFixture(t, Config{})
+	chain, err := pay.NewHashChain(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := pay.Voucher{Channel: f.ch.ID, Cumulative: 1000, Seq: 1, Chain: &pay.ChainCommit{Root: chain.Root(), TickValue: 10, Length: 100}}.Sign(testDomain, f.buyerKey)
+	if _, err := f.s.AcceptVoucher(f.ch.ID, v); err != nil {
+		t.Fatal(err)
+	}
+	f.s.AcceptTicks(f.ch.ID, 1, 40, chain.Preimage(40))
+	f.s.AcceptTicks(f.ch.ID, 1, 30, chain.Preimage(30)) // stale: ignored
+	f.s.AcceptTicks(f.ch.ID, 9, 90, chain.Preimage(90)) // another voucher: ignored
+	if st := f.s.Status(); st[0].Paid != 1400 {
+		t.Fatalf("paid %d, want 1400 (1000 + 40 ticks of 10)", st[0].Paid)
+	}
+}
+
+func TestClaimsAboveThresholdAndAfterRestart(t *testing.T) {
+	f := newFixture(t, Config{ClaimThreshold: 1000})
+	if _, err := f.s.AcceptVoucher(f.ch.ID, f.voucher(1, 700)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.ClaimAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.claims.bests) != 1 || f.claims.bests[0].Value() != 700 {
+		t.Fatalf("claims %+v, want one of 700", f.claims.bests)
+	}
+	if _, err := f.s.AcceptVoucher(f.ch.ID, f.voucher(2, 1500)); err != nil {
+		t.Fatal(err)
+	}
+	// A "crash": the store survives, the seller does not.
+	f.stop()
+	store, err := OpenStore(f.store.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	claims := &claimLog{}
+	s2 := New(Config{Domain: testDomain, Asset: pay.USD, PricePerGiB: price, Claim: claims.claim, Logger: slog.New(slog.DiscardHandler)}, store)
+	if err := s2.ClaimStored(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(claims.bests) != 1 || claims.bests[0].Value() != 1500 || claims.bests[0].Claimed != 700 {
+		t.Fatalf("after restart claims %+v, want the stored 1500 (700 already claimed)", claims.bests)
+	}
+}
+
+func TestBytesCovered(t *testing.T) {
+	if got := bytesCovered(pay.OwedForBytes(1<<30, price), price); got != 1<<30 {
+		t.Fatalf("a GiB's price covers %d bytes", got)
+	}
+	if got := bytesCovered(61035, price); got >= 64<<10 {
+		t.Fatalf("61035 nano covers %d bytes, less than 64 KiB expected", got)
+	}
+	if got := bytesCovered(1, 0); got != ^uint64(0) {
+		t.Fatalf("free price covers %d", got)
+	}
+}
