@@ -246,7 +246,7 @@ func (f *httpFront) dialUpstream(ctx context.Context, _, addr string) (net.Conn,
 	if st, ok := ctx.Value(requestStateKey{}).(*requestState); ok {
 		buyer = st.buyerID
 	}
-	return f.p.cfg.Egress.DialTCP(ctx, buyer, addr)
+	return f.p.dial(ctx, buyer, addr)
 }
 
 // serveConnect runs a CONNECT tunnel on the hijacked client connection:
@@ -286,7 +286,7 @@ func (f *httpFront) serveConnect(r *http.Request, client net.Conn, _ *goproxy.Pr
 	}
 	defer b.Close()
 	dctx, cancel := context.WithTimeout(p.ctx, p.lim.HandshakeTimeout)
-	target, err := p.cfg.Egress.DialTCP(dctx, buyerID, hostport)
+	target, err := p.dial(dctx, buyerID, hostport)
 	cancel()
 	if err != nil {
 		var denied *egress.DeniedError

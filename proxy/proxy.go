@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/x402/x402/meter"
 	"github.com/x402/x402/proxy/egress"
@@ -15,11 +16,36 @@ import (
 // Config wires the front ends to the rest of the appliance.
 type Config struct {
 	Auth   Authenticator  // required
-	Egress *egress.Dialer // required
-	Meter  *meter.Meter   // required
-	Gate   meter.Gate     // nil: meter.AllowAll
-	Limits Limits
-	Logger *slog.Logger // nil: slog.Default()
+	Egress *egress.Dialer // required unless Upstream is set
+	// Upstream, when set, opens every tunnel instead of Egress: the front
+	// ends then resolve nothing and check nothing themselves (the buyer
+	// agent's local endpoint forwards everything to its seller this way).
+	Upstream Upstream
+	Meter    *meter.Meter // required
+	Gate     meter.Gate   // nil: meter.AllowAll
+	Limits   Limits
+	Logger   *slog.Logger // nil: slog.Default()
+}
+
+// Upstream opens the destination side of a tunnel for buyer to host:port
+// (host as the client named it). It must return a *net.TCPConn whose
+// handshake, if any, is complete, so the relay can splice it.
+type Upstream func(ctx context.Context, buyer, host string, port uint16) (*net.TCPConn, error)
+
+// dial opens a tunnel's destination through Upstream or the egress dialer.
+func (p *Proxy) dial(ctx context.Context, buyer, hostport string) (*net.TCPConn, error) {
+	if p.cfg.Upstream == nil {
+		return p.cfg.Egress.DialTCP(ctx, buyer, hostport)
+	}
+	host, portStr, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, fmt.Errorf("dial %q: %w", hostport, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 {
+		return nil, fmt.Errorf("dial %q: bad port", hostport)
+	}
+	return p.cfg.Upstream(ctx, buyer, host, uint16(port))
 }
 
 // Proxy runs the SOCKS5 and HTTP front ends over one set of limits, one
@@ -45,7 +71,7 @@ func New(cfg Config) (*Proxy, error) {
 	switch {
 	case cfg.Auth == nil:
 		return nil, errors.New("proxy: no authenticator configured")
-	case cfg.Egress == nil || cfg.Egress.Policy == nil:
+	case cfg.Upstream == nil && (cfg.Egress == nil || cfg.Egress.Policy == nil):
 		return nil, errors.New("proxy: no egress policy configured")
 	case cfg.Meter == nil:
 		return nil, errors.New("proxy: no meter configured")

@@ -125,6 +125,9 @@ func (s *socksSession) Valid(user, pass string) bool {
 // Resolve implements socks5.NameResolver with the egress resolver.
 func (s *socksSession) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
 	s.host = name
+	if s.p.cfg.Upstream != nil {
+		return ctx, net.IPv4zero, nil // the upstream resolves the name
+	}
 	rctx, cancel := context.WithTimeout(s.p.ctx, s.p.lim.HandshakeTimeout)
 	defer cancel()
 	addrs, err := s.p.cfg.Egress.Resolve(rctx, name)
@@ -146,10 +149,12 @@ func (s *socksSession) Allow(ctx context.Context, req *socks5.Request) (context.
 	}
 	ip, _ := netip.AddrFromSlice(req.DestAddr.IP)
 	port := uint16(req.DestAddr.Port)
-	if dec := s.p.cfg.Egress.Policy.Check(s.host, ip, port); !dec.Allowed {
-		s.p.cfg.Egress.LogDecision(s.buyerID, s.host, ip, port, dec)
-		return ctx, false
-	} // an allowed decision is logged (if by an allow entry) when dialed
+	if s.p.cfg.Upstream == nil { // with an upstream, the upstream decides
+		if dec := s.p.cfg.Egress.Policy.Check(s.host, ip, port); !dec.Allowed {
+			s.p.cfg.Egress.LogDecision(s.buyerID, s.host, ip, port, dec)
+			return ctx, false
+		} // an allowed decision is logged (if by an allow entry) when dialed
+	}
 
 	b := s.p.cfg.Meter.Buyer(s.buyerID)
 	if !b.TryOpen(s.p.lim.MaxConnsPerBuyer) {
@@ -172,7 +177,16 @@ func (s *socksSession) dial(_ context.Context, _, addr string) (net.Conn, error)
 		return nil, fmt.Errorf("socks5: dial address %q: %w", addr, err)
 	}
 	dctx, cancel := context.WithTimeout(s.p.ctx, s.p.lim.HandshakeTimeout)
-	target, err := s.p.cfg.Egress.DialChecked(dctx, s.buyerID, s.host, ap.Addr(), ap.Port())
+	var target *net.TCPConn
+	if s.p.cfg.Upstream != nil {
+		host := s.host
+		if host == "" {
+			host = ap.Addr().String()
+		}
+		target, err = s.p.cfg.Upstream(dctx, s.buyerID, host, ap.Port())
+	} else {
+		target, err = s.p.cfg.Egress.DialChecked(dctx, s.buyerID, s.host, ap.Addr(), ap.Port())
+	}
 	cancel()
 	if err != nil {
 		return nil, err // go-socks5 maps "refused" to 0x05, anything else to 0x04
