@@ -189,6 +189,11 @@ func (f *httpFront) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 		resp.Header.Set("Proxy-Authenticate", proxyRealm)
 		return r, resp
 	}
+	if r.Header.Get("Upgrade") != "" {
+		// goproxy would relay an upgraded connection with its own unmetered
+		// copy; tunnels go through CONNECT, which is metered.
+		return r, goproxy.NewResponse(r, goproxy.ContentTypeText, http.StatusNotImplemented, "x402: protocol upgrades are not relayed over plain HTTP; use CONNECT\n")
+	}
 	b := f.p.cfg.Meter.Buyer(buyerID)
 	if !b.TryOpen(f.p.lim.MaxConnsPerBuyer) {
 		f.p.log.Warn("http request refused: buyer connection cap reached", "buyer", buyerID)

@@ -245,3 +245,24 @@ func TestHTTPProxyRejectsNonProxyRequests(t *testing.T) {
 		t.Fatalf("origin-form request: %s %q", resp.Status, b)
 	}
 }
+
+func TestHTTPProxyRefusesUpgrades(t *testing.T) {
+	origin := newCountingHTTPOrigin(t)
+	h := newHarness(t, withAllow(origin.addr()))
+	req := mustRequest(t, "http://"+origin.addr()+"/ws")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	tr := &http.Transport{Proxy: http.ProxyURL(h.httpProxyURL(testUser, testPassword))}
+	defer tr.CloseIdleConnections()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotImplemented || origin.read.Load() != 0 {
+		t.Fatalf("upgrade request: %s, origin read %d bytes", resp.Status, origin.read.Load())
+	}
+	if u := h.meter.Buyer(testBuyer).Usage(); u.ActiveConns != 0 {
+		t.Fatalf("a refused upgrade holds a slot: %+v", u)
+	}
+}
