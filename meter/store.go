@@ -3,15 +3,13 @@ package meter
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/x402/x402/internal/boltdb"
 )
 
 // usageBucket holds one record per buyer: key = buyer id, value = encodeUsage.
@@ -28,23 +26,9 @@ type Store struct {
 // OpenStore opens (creating 0600, in a 0700 directory) the bbolt file at path.
 // It fails fast with a clear error when another process holds the file.
 func OpenStore(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("meter store %s: %w", path, err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := boltdb.Open(path, usageBucket)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("meter store %s: locked by another process", path)
-		}
-		return nil, fmt.Errorf("meter store %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(usageBucket)
-		return err
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("meter store %s: %w", path, err)
+		return nil, fmt.Errorf("meter store: %w", err)
 	}
 	return &Store{db: db, path: path}, nil
 }

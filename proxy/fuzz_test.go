@@ -26,18 +26,7 @@ func FuzzSOCKS5Handshake(f *testing.F) {
 	f.Add([]byte{5, 0})
 	f.Add([]byte{5, 2, 0, 2, 1, 0, 0, 5, 2, 0, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		c, err := net.Dial("tcp", h.socksAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		c.Write(in)
-		c.(*net.TCPConn).CloseWrite()
-		out, err := io.ReadAll(c)
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			t.Fatalf("proxy neither answered nor closed; got %x", out)
-		}
+		out := sendRaw(t, h.socksAddr, in)
 		if len(out) > 0 && out[0] != 5 {
 			t.Fatalf("answer %x does not start with SOCKS version 5", out)
 		}
@@ -58,18 +47,7 @@ func FuzzHTTPProxyRequest(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 	f.Add([]byte("\x16\x03\x01\x00\x05hello"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		c, err := net.Dial("tcp", h.httpAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		c.Write(in)
-		c.(*net.TCPConn).CloseWrite()
-		out, err := io.ReadAll(c)
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			t.Fatalf("proxy neither answered nor closed; got %q", out)
-		}
+		out := sendRaw(t, h.httpAddr, in)
 		if len(out) == 0 {
 			return
 		}
@@ -92,4 +70,22 @@ func atoi(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// sendRaw writes in to a fresh connection to addr, half-closes it and
+// returns everything the proxy answered; the proxy must close on its own.
+func sendRaw(t *testing.T, addr string, in []byte) []byte {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(in)
+	c.(*net.TCPConn).CloseWrite()
+	out, err := io.ReadAll(c)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("proxy neither answered nor closed; got %q", out)
+	}
+	return out
 }

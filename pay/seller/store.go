@@ -3,12 +3,10 @@ package seller
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/x402/x402/internal/boltdb"
 
 	"github.com/x402/x402/internal/wire"
 	"github.com/x402/x402/pay"
@@ -63,22 +61,9 @@ type Store struct {
 
 // OpenStore opens (creating 0600 in a 0700 directory) the store at path.
 func OpenStore(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("seller store %s: %w", path, err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := boltdb.Open(path, bestBucket)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("seller store %s: locked by another process", path)
-		}
-		return nil, fmt.Errorf("seller store %s: %w", path, err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bestBucket)
-		return err
-	}); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("seller store %s: %w", path, err)
+		return nil, fmt.Errorf("seller store: %w", err)
 	}
 	return &Store{db: db, path: path}, nil
 }
