@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Packages with concurrency run under the race detector.
 RACE_PKGS := $(foreach d,meter proxy node sim pay consensus,$(if $(wildcard $(d)),./$(d)/...))
 
-.PHONY: build test test-race lint bench fuzz clean
+.PHONY: build test test-race lint bench bench-proxy fuzz clean
 
 build:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/x402
@@ -26,6 +26,12 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./meter/... ./proxy/...
+	$(MAKE) bench-proxy
+
+# x402 against dante, microsocks, tinyproxy and a direct connection on
+# loopback (see BENCHMARKS.md); PROXYBENCH_FLAGS=--quick for a smoke run.
+bench-proxy:
+	$(GO) run ./internal/proxybench --go '$(GO)' $(PROXYBENCH_FLAGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSOCKS5Handshake -fuzztime 30s ./proxy/

@@ -42,7 +42,7 @@ func newHTTPFront(p *Proxy) *httpFront {
 		Proxy:                 nil,
 		DialContext:           f.dialUpstream,
 		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   8,
+		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   p.lim.HandshakeTimeout,
 		ResponseHeaderTimeout: p.lim.IdleTimeout,
