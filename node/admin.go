@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/x402/x402/meter"
+	"github.com/x402/x402/pay"
+	"github.com/x402/x402/pay/seller"
 )
 
 // Status is the admin API's answer to GET /api/v1/status.
@@ -14,7 +16,17 @@ type Status struct {
 	UptimeSeconds int64         `json:"uptime_seconds"`
 	Listeners     Addrs         `json:"listeners"`
 	Totals        Totals        `json:"totals"`
-	Buyers        []meter.Usage `json:"buyers"`
+	Buyers        []BuyerStatus `json:"buyers"`
+}
+
+// BuyerStatus is one buyer's usage and, for a payment channel, its money
+// in nano-units.
+type BuyerStatus struct {
+	meter.Usage
+	Channel string     `json:"channel,omitempty"`
+	Owed    pay.Amount `json:"owed_nano"`
+	Paid    pay.Amount `json:"paid_nano"`
+	Claimed pay.Amount `json:"claimed_nano"`
 }
 
 // Totals sums every buyer's usage.
@@ -27,9 +39,18 @@ type Totals struct {
 
 // Status returns what the admin API reports.
 func (n *Node) Status() Status {
-	buyers := n.meter.Snapshot()
+	usage := n.meter.Snapshot()
+	var money map[string]seller.ChannelStatus
+	if n.pay != nil {
+		money = n.pay.status()
+	}
 	var t Totals
-	for _, b := range buyers {
+	buyers := make([]BuyerStatus, len(usage))
+	for i, b := range usage {
+		buyers[i] = BuyerStatus{Usage: b}
+		if m, ok := money[b.ID]; ok {
+			buyers[i].Channel, buyers[i].Owed, buyers[i].Paid, buyers[i].Claimed = m.Channel.String(), m.Owed, m.Paid, m.Claimed
+		}
 		t.BytesUp += b.BytesUp
 		t.BytesDown += b.BytesDown
 		t.ActiveConns += b.ActiveConns

@@ -11,19 +11,21 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/x402/x402/pay"
 	"github.com/x402/x402/proxy"
 	"github.com/x402/x402/proxy/egress"
 )
 
 // Config is a node's configuration file (TOML).
 type Config struct {
-	Node    NodeSection   `toml:"node"`
-	Proxy   ProxySection  `toml:"proxy"`
-	Egress  EgressSection `toml:"egress"`
-	Admin   AdminSection  `toml:"admin"`
-	Meter   MeterSection  `toml:"meter"`
-	Buyers  []BuyerEntry  `toml:"buyers"`
-	baseDir string        // directory relative paths are resolved against
+	Node     NodeSection     `toml:"node"`
+	Proxy    ProxySection    `toml:"proxy"`
+	Egress   EgressSection   `toml:"egress"`
+	Admin    AdminSection    `toml:"admin"`
+	Meter    MeterSection    `toml:"meter"`
+	Payments PaymentsSection `toml:"payments"`
+	Buyers   []BuyerEntry    `toml:"buyers"`
+	baseDir  string          // directory relative paths are resolved against
 }
 
 // NodeSection names the node's key and state directory.
@@ -61,6 +63,43 @@ type AdminSection struct {
 // MeterSection configures usage persistence.
 type MeterSection struct {
 	SaveEvery Duration `toml:"save_every"`
+}
+
+// PaymentsSection turns on selling for money: the QUIC payment session
+// buyers pay through, and the ledger channels are settled on.
+type PaymentsSection struct {
+	Listen         string   `toml:"listen"`          // UDP address of the payment session; "" turns payments off
+	Ledger         string   `toml:"ledger"`          // the ledger's HTTP API base URL
+	Asset          string   `toml:"asset"`           // USD or X402
+	PricePerGiB    string   `toml:"price_per_gib"`   // decimal units per GiB, e.g. "0.50"
+	CreditWindow   uint64   `toml:"credit_window"`   // bytes a buyer may run ahead of its payments
+	Grace          Duration `toml:"grace"`           // paused this long without payment: cut
+	ClaimThreshold string   `toml:"claim_threshold"` // claim automatically above this many units
+	StatementEvery uint64   `toml:"statement_every"` // bytes between usage statements
+	PublicHost     string   `toml:"public_host"`     // host buyers reach the proxies at, when they listen on 0.0.0.0
+}
+
+// enabled reports whether payments are configured.
+func (p PaymentsSection) enabled() bool { return p.Listen != "" }
+
+// terms parses the price and claim threshold.
+func (p PaymentsSection) terms() (asset pay.Asset, price, threshold pay.Amount, err error) {
+	asset = pay.Asset(p.Asset)
+	if asset == "" {
+		asset = pay.USD
+	}
+	if !asset.Valid() {
+		return "", 0, 0, fmt.Errorf("payments.asset %q: want USD or X402", p.Asset)
+	}
+	if price, err = pay.ParseAmount(p.PricePerGiB); err != nil {
+		return "", 0, 0, fmt.Errorf("payments.price_per_gib: %w", err)
+	}
+	if p.ClaimThreshold != "" {
+		if threshold, err = pay.ParseAmount(p.ClaimThreshold); err != nil {
+			return "", 0, 0, fmt.Errorf("payments.claim_threshold: %w", err)
+		}
+	}
+	return asset, price, threshold, nil
 }
 
 // BuyerEntry is one row of the static buyer table.
@@ -147,6 +186,14 @@ func (c *Config) Validate() error {
 	}
 	if _, err := proxy.NewStaticAuth(c.staticBuyers()); err != nil {
 		return fmt.Errorf("buyers: %w", err)
+	}
+	if c.Payments.enabled() {
+		if _, _, err := net.SplitHostPort(c.Payments.Listen); err != nil {
+			return fmt.Errorf("payments.listen: %w", err)
+		}
+		if _, _, _, err := c.Payments.terms(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -242,6 +289,25 @@ listen = "127.0.0.1:9402"
 [meter]
 # How often usage is written to disk (also on shutdown).
 save_every = "30s"
+
+[payments]
+# Sell for money: buyers open a channel on the ledger and pay through the
+# payment session (QUIC, UDP) as their traffic flows. "" turns it off.
+listen = ""
+# The ledger's HTTP API.
+ledger = ""
+asset = "USD"
+price_per_gib = "0.50"
+# Bytes a buyer may run beyond what it has paid for; then its traffic pauses.
+credit_window = 65536
+# A paused buyer is cut off after this long without paying.
+grace = "10s"
+# Claim on the ledger whenever this much is unclaimed (and when a session ends).
+claim_threshold = "0.01"
+# Bytes between two usage statements to a buyer.
+statement_every = 16384
+# The host buyers reach the proxies at when they listen on 0.0.0.0.
+public_host = ""
 
 # Buyers allowed to use the proxies. The payment layer adds channel-bound
 # credentials on top of this static table.

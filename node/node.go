@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/x402/x402/meter"
+	"github.com/x402/x402/pay/ledger"
 	"github.com/x402/x402/proxy"
 	"github.com/x402/x402/proxy/egress"
 )
@@ -23,6 +25,8 @@ type Options struct {
 	Resolver egress.Resolver     // nil: the system resolver
 	Gate     meter.Gate          // nil: meter.AllowAll
 	Auth     proxy.Authenticator // nil: the config's static buyer table
+	Key      ed25519.PrivateKey  // the node's key (required for payments)
+	Ledger   ledger.Client       // nil: payments.ledger over HTTP
 }
 
 // Node is a running seller appliance.
@@ -36,6 +40,7 @@ type Node struct {
 	store  *meter.Store
 	policy *egress.Policy
 	proxy  *proxy.Proxy
+	pay    *payments // nil unless payments are configured
 
 	socksL, httpL, adminL net.Listener
 	admin                 *http.Server
@@ -50,6 +55,8 @@ type Addrs struct {
 	SOCKS5 string `json:"socks5,omitempty"`
 	HTTP   string `json:"http,omitempty"`
 	Admin  string `json:"admin,omitempty"`
+	// Payments is the payment session's UDP address.
+	Payments string `json:"payments,omitempty"`
 }
 
 // Start opens the state, binds every listener and starts serving. Listening
@@ -90,11 +97,21 @@ func (n *Node) start() error {
 			return fmt.Errorf("buyers: %w", err)
 		}
 	}
+	gate := n.opts.Gate
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	if n.cfg.Payments.enabled() {
+		if n.pay, err = n.startPayments(ctx, stateDir); err != nil {
+			return err
+		}
+		auth = n.pay.authenticator(auth)
+		gate = n.pay.seller
+	}
 	n.proxy, err = proxy.New(proxy.Config{
 		Auth:   auth,
 		Egress: &egress.Dialer{Policy: n.policy, Resolver: n.opts.Resolver, Logger: n.log},
 		Meter:  n.meter,
-		Gate:   n.opts.Gate,
+		Gate:   gate,
 		Limits: n.cfg.limits(),
 		Logger: n.log,
 	})
@@ -119,9 +136,11 @@ func (n *Node) start() error {
 		}
 	}
 	n.policy.SetNodePorts(ports)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
+	if n.pay != nil {
+		if err := n.pay.serve(ctx, addrString(n.socksL), addrString(n.httpL)); err != nil {
+			return err
+		}
+	}
 	n.goServe("socks5", n.socksL, n.proxy.ServeSOCKS5)
 	n.goServe("http", n.httpL, n.proxy.ServeHTTPProxy)
 	if n.adminL != nil {
@@ -200,7 +219,11 @@ func addrString(l net.Listener) string {
 
 // Addrs returns the bound listener addresses.
 func (n *Node) Addrs() Addrs {
-	return Addrs{SOCKS5: addrString(n.socksL), HTTP: addrString(n.httpL), Admin: addrString(n.adminL)}
+	a := Addrs{SOCKS5: addrString(n.socksL), HTTP: addrString(n.httpL), Admin: addrString(n.adminL)}
+	if n.pay != nil && n.pay.server != nil {
+		a.Payments = n.pay.addr()
+	}
+	return a
 }
 
 // Meter returns the node's meter.
@@ -219,8 +242,16 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if err := n.proxy.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if n.pay != nil {
+		if err := n.pay.close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	n.cancel()
 	n.wg.Wait()
+	if n.pay != nil {
+		errs = append(errs, n.pay.store.Close())
+	}
 	if err := n.store.Save(n.meter); err != nil {
 		errs = append(errs, err)
 	}
@@ -240,5 +271,15 @@ func (n *Node) closeAll() {
 	}
 	if n.store != nil {
 		n.store.Close()
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	if n.pay != nil {
+		if n.pay.server != nil {
+			n.pay.server.Close()
+		}
+		n.pay.store.Close()
 	}
 }

@@ -17,6 +17,9 @@ import (
 // io.Copy(dst, &io.LimitedReader{R: src, N: chunk}), which Linux turns into
 // splice(2): the payload never enters user space. Each chunk is counted in the
 // buyer's meter and preceded by a credit-gate Acquire.
+// firstChunk is a direction's first grant request.
+const firstChunk = 4 << 10
+
 type relay struct {
 	client, target *net.TCPConn
 	buyer          *meter.Buyer
@@ -46,8 +49,12 @@ func (r *relay) run(ctx context.Context) {
 // returns, leaving the other direction running; on any other end it closes
 // both connections so the other direction stops too.
 func (r *relay) pipe(ctx context.Context, dst, src *net.TCPConn, count func(int64)) {
+	// Chunks start small and double while they fill, so a direction that
+	// idles (the upload side of a download) holds little of the buyer's
+	// credit while it waits, and a busy one soon moves whole chunks.
+	want := min(r.chunk, firstChunk)
 	for {
-		n, err := r.gate.Acquire(ctx, r.buyer, r.chunk)
+		n, err := r.gate.Acquire(ctx, r.buyer, want)
 		if err != nil {
 			r.abort()
 			return
@@ -60,6 +67,11 @@ func (r *relay) pipe(ctx context.Context, dst, src *net.TCPConn, count func(int6
 		r.gate.Release(r.buyer, n, moved)
 		if moved > 0 {
 			r.lastActive.Store(time.Now().UnixNano())
+		}
+		if moved == n {
+			want = min(2*want, r.chunk)
+		} else {
+			want = min(r.chunk, firstChunk)
 		}
 		switch {
 		case err == nil && moved < n: // EOF from src

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
+
+	"github.com/x402/x402/sim"
 )
 
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -13,5 +16,6 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "x402 %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(stdout, "SIM readers: %s\n", strings.Join(sim.BuiltinReaders(), ", "))
 	return nil
 }

@@ -31,7 +31,7 @@ func commands() []command {
 		{"node", "run the seller appliance until SIGINT/SIGTERM", runNode},
 		{"status", "show what a running node reports", runStatus},
 		{"demo", "run a whole local network on loopback, end to end", runDemo},
-		// sim: wired in when sim info lands
+		{"sim", "read the SIM card's identity (sim info)", runSim},
 	}
 }
 

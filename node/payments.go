@@ -1,0 +1,262 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/x402/x402/meter"
+	"github.com/x402/x402/pay"
+	"github.com/x402/x402/pay/ledger"
+	"github.com/x402/x402/pay/seller"
+	"github.com/x402/x402/pay/session"
+	"github.com/x402/x402/proxy"
+)
+
+// payments is the node's selling-for-money side: the seller's channels and
+// credit gate, and the payment session server buyers pay through.
+type payments struct {
+	n       *Node
+	key     ed25519.PrivateKey
+	ledger  ledger.Client
+	domain  pay.Domain
+	seller  *seller.Seller
+	store   *seller.Store
+	server  *session.Server
+	every   uint64
+	welcome session.Welcome // terms and proxy addresses, without credentials
+
+	mu   sync.Mutex
+	live map[pay.ChannelID]*liveSession
+}
+
+type liveSession struct {
+	seq      uint64
+	reported seller.Usage
+}
+
+// startPayments opens the seller's state and reads the ledger's genesis.
+func (n *Node) startPayments(ctx context.Context, stateDir string) (*payments, error) {
+	pc := n.cfg.Payments
+	if n.opts.Key == nil {
+		return nil, errors.New("payments: the node's key is required")
+	}
+	asset, price, threshold, err := pc.terms()
+	if err != nil {
+		return nil, err
+	}
+	lc := n.opts.Ledger
+	if lc == nil {
+		if pc.Ledger == "" {
+			return nil, errors.New("payments.ledger is not set")
+		}
+		lc = ledger.NewHTTPClient(pc.Ledger)
+	}
+	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	g, err := lc.Genesis(gctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("payments: ledger %s: %w", pc.Ledger, err)
+	}
+	p := &payments{n: n, key: n.opts.Key, ledger: lc, domain: g.Domain(), every: pc.StatementEvery, live: map[pay.ChannelID]*liveSession{}}
+	if p.every == 0 {
+		p.every = 16 << 10
+	}
+	if p.store, err = seller.OpenStore(filepath.Join(stateDir, "seller.db")); err != nil {
+		return nil, err
+	}
+	me := pay.AccountOf(p.key.Public().(ed25519.PublicKey))
+	p.seller = seller.New(seller.Config{
+		Domain: p.domain, Seller: me, Asset: asset, PricePerGiB: price,
+		CreditWindow: pc.CreditWindow, Grace: pc.Grace.Duration, ClaimThreshold: threshold,
+		Claim: p.claim, Logger: n.log,
+	}, p.store)
+	p.welcome = session.Welcome{Asset: asset, PricePerGiB: price, CreditWindow: pc.CreditWindow, StatementEvery: p.every}
+	if p.welcome.CreditWindow == 0 {
+		p.welcome.CreditWindow = 64 << 10
+	}
+	return p, nil
+}
+
+// claim redeems b on the ledger and returns the channel's claimed total.
+func (p *payments) claim(ctx context.Context, ch pay.ChannelID, b seller.Best) (pay.Amount, error) {
+	_, err := ledger.SubmitBody(ctx, p.ledger, p.domain, p.key, ledger.Claim{Voucher: b.Voucher, Ticks: b.Ticks, Preimage: b.Preimage})
+	st, rerr := p.ledger.Channel(ctx, ch)
+	if rerr != nil {
+		return 0, errors.Join(err, rerr)
+	}
+	if err != nil && st.Claimed < b.Value() {
+		return st.Claimed, err
+	}
+	return st.Claimed, nil
+}
+
+// authenticator accepts the static buyers and the channels' credentials.
+func (p *payments) authenticator(static proxy.Authenticator) proxy.Authenticator {
+	return multiAuth{p.seller, static}
+}
+
+type multiAuth []proxy.Authenticator
+
+func (m multiAuth) Authenticate(user, pass string) (string, bool) {
+	for _, a := range m {
+		if buyer, ok := a.Authenticate(user, pass); ok {
+			return buyer, true
+		}
+	}
+	return "", false
+}
+
+// serve starts the session server and the seller's background work; the
+// proxies' addresses are known by now.
+func (p *payments) serve(ctx context.Context, socksAddr, httpAddr string) error {
+	p.welcome.SOCKS5 = p.publicAddr(socksAddr)
+	p.welcome.HTTP = p.publicAddr(httpAddr)
+	var err error
+	if p.server, err = session.Listen(p.n.cfg.Payments.Listen, p.key, p.domain, p, p.n.log); err != nil {
+		return fmt.Errorf("payments.listen: %w", err)
+	}
+	p.n.wg.Add(4)
+	go func() { defer p.n.wg.Done(); p.server.Serve(ctx) }()
+	go func() { defer p.n.wg.Done(); p.seller.Run(ctx) }()
+	go func() { defer p.n.wg.Done(); p.statements(ctx) }()
+	go func() {
+		defer p.n.wg.Done()
+		if err := p.seller.ClaimStored(ctx); err != nil {
+			p.n.log.Warn("claiming payments stored by an earlier run failed", "err", err)
+		}
+	}()
+	return nil
+}
+
+// publicAddr replaces an unspecified listener host with payments.public_host.
+func (p *payments) publicAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || addr == "" {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() && p.n.cfg.Payments.PublicHost != "" {
+		return net.JoinHostPort(p.n.cfg.Payments.PublicHost, port)
+	}
+	return addr
+}
+
+// Addr is the payment session's UDP address.
+func (p *payments) addr() string { return p.server.Addr().String() }
+
+// Open implements session.SellerHandler: the channel must be open on the
+// ledger, this node its seller and the caller its buyer.
+func (p *payments) Open(ctx context.Context, buyer pay.Account, ch pay.ChannelID) (session.Welcome, error) {
+	st, err := p.ledger.Channel(ctx, ch)
+	if err != nil {
+		return session.Welcome{}, fmt.Errorf("channel %s: %w", ch, err)
+	}
+	me := pay.AccountOf(p.key.Public().(ed25519.PublicKey))
+	switch {
+	case st.Seller != me:
+		return session.Welcome{}, fmt.Errorf("channel %s pays %s, not this node", ch, st.Seller)
+	case st.Buyer != buyer:
+		return session.Welcome{}, fmt.Errorf("channel %s belongs to another buyer", ch)
+	case st.Status != "open":
+		return session.Welcome{}, fmt.Errorf("channel %s is %s", ch, st.Status)
+	}
+	terms, err := p.seller.Admit(seller.Channel{ID: ch, Buyer: st.Buyer, Asset: st.Asset, Deposit: st.Deposit}, p.n.meter.Buyer(seller.BuyerID(ch)))
+	if err != nil {
+		return session.Welcome{}, err
+	}
+	w := p.welcome
+	w.User, w.Password = terms.User, terms.Password
+	p.mu.Lock()
+	p.live[ch] = &liveSession{}
+	p.mu.Unlock()
+	p.n.log.Info("buyer admitted", "channel", ch, "buyer", buyer, "deposit", st.Deposit.Format(st.Asset))
+	return w, nil
+}
+
+// Voucher implements session.SellerHandler.
+func (p *payments) Voucher(_ context.Context, ch pay.ChannelID, v pay.SignedVoucher) (pay.Amount, error) {
+	p.n.log.Debug("voucher", "seq", v.Seq, "amount", v.Cumulative)
+	return p.seller.AcceptVoucher(ch, v)
+}
+
+// Tick implements session.SellerHandler.
+func (p *payments) Tick(ch pay.ChannelID, seq uint64, ticks uint32, preimage [32]byte) {
+	p.n.log.Debug("tick", "seq", seq, "ticks", ticks)
+	p.seller.AcceptTicks(ch, seq, ticks, preimage)
+}
+
+// Closed implements session.SellerHandler: everything paid is claimed.
+func (p *payments) Closed(ch pay.ChannelID, err error) {
+	p.mu.Lock()
+	delete(p.live, ch)
+	p.mu.Unlock()
+	p.n.log.Info("payment session ended", "channel", ch, "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.seller.ClaimAll(ctx); err != nil {
+		p.n.log.Warn("claim after session end failed", "channel", ch, "err", err)
+	}
+}
+
+// statements sends each live channel a signed usage statement whenever its
+// usage grew by statement_every bytes, and at least every 50ms while it
+// grows at all.
+func (p *payments) statements(ctx context.Context) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	lastSent := map[pay.ChannelID]time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			p.mu.Lock()
+			for ch, ls := range p.live {
+				u, err := p.seller.Usage(ch)
+				if err != nil || u == ls.reported {
+					continue
+				}
+				grown := (u.BytesUp + u.BytesDown) - (ls.reported.BytesUp + ls.reported.BytesDown)
+				if grown < p.every && now.Sub(lastSent[ch]) < 50*time.Millisecond {
+					continue
+				}
+				ls.seq++
+				st := session.Statement{Channel: ch, Seq: ls.seq, BytesUp: u.BytesUp, BytesDown: u.BytesDown, Owed: u.Owed}
+				if err := p.server.SendStatement(ch, st); err != nil {
+					p.n.log.Debug("statement not sent", "channel", ch, "err", err)
+					continue
+				}
+				ls.reported = u
+				lastSent[ch] = now
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// close stops the session server and claims everything, then closes the
+// seller's state.
+func (p *payments) close(ctx context.Context) error {
+	var errs []error
+	if p.server != nil {
+		errs = append(errs, p.server.Close())
+	}
+	errs = append(errs, p.seller.ClaimAll(ctx))
+	return errors.Join(errs...)
+}
+
+// status merges the seller's per-channel money into the buyers' usage.
+func (p *payments) status() map[string]seller.ChannelStatus {
+	out := map[string]seller.ChannelStatus{}
+	for _, s := range p.seller.Status() {
+		out[s.BuyerID] = s
+	}
+	return out
+}
+
+var _ meter.Gate = (*seller.Seller)(nil)

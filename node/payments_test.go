@@ -1,0 +1,200 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/x402/x402/internal/keys"
+	"github.com/x402/x402/pay"
+	"github.com/x402/x402/pay/buyer"
+	"github.com/x402/x402/pay/ledger"
+	"github.com/x402/x402/pay/session"
+	"github.com/x402/x402/proxy"
+)
+
+type party struct {
+	key ed25519.PrivateKey
+	acc pay.Account
+}
+
+func newParty(t *testing.T) party {
+	k, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return party{k, pay.AccountOf(k.Public().(ed25519.PublicKey))}
+}
+
+type paidNet struct {
+	ledger                   *ledger.Sequencer
+	seller, buyer, fee, issuer party
+	node                     *Node
+	origin                   string
+}
+
+const buyerFunds = 10 * pay.Nano
+
+func startPaidNet(t *testing.T, grace time.Duration) *paidNet {
+	t.Helper()
+	pn := &paidNet{seller: newParty(t), buyer: newParty(t), fee: newParty(t), issuer: newParty(t)}
+	g := ledger.Genesis{
+		Chain: "x402-test", FeePPM: 10, FeeAccount: pn.fee.acc, Issuer: pn.issuer.acc,
+		Allocations:  []ledger.Allocation{{Account: pn.buyer.acc, Asset: pay.USD, Amount: buyerFunds}},
+		MinChallenge: 10 * time.Millisecond, MaxChallenge: time.Hour,
+	}
+	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	pn.ledger = ledger.NewSequencer(l, time.Now)
+	pn.origin = bytesOrigin(t)
+	cfg := testConfig(t, pn.origin)
+	cfg.Payments = PaymentsSection{Listen: "127.0.0.1:0", Asset: "USD", PricePerGiB: "0.50", CreditWindow: 64 << 10, Grace: Duration{grace}, ClaimThreshold: "0.001", StatementEvery: 16 << 10}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	pn.node, err = Start(cfg, Options{Version: "test", Logger: testLog(), Key: pn.seller.key, Ledger: pn.ledger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNode(t, pn.node) })
+	return pn
+}
+
+// bytesOrigin serves N deterministic bytes at /bytes/N.
+func bytesOrigin(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.ParseInt(r.URL.Path[len("/bytes/"):], 10, 64)
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		buf := make([]byte, 32<<10)
+		for sent := int64(0); sent < n; {
+			k := min(int64(len(buf)), n-sent)
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+			sent += k
+		}
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
+
+func (pn *paidNet) balance(t *testing.T, a pay.Account) pay.Amount {
+	st, err := pn.ledger.Account(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Balances[pay.USD]
+}
+
+func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
+	pn := startPaidNet(t, 5*time.Second)
+	ctx := context.Background()
+	agent, err := buyer.StartAgent(ctx, buyer.AgentConfig{
+		Key: pn.buyer.key, Ledger: pn.ledger, SellerAddr: pn.node.Addrs().Payments, Seller: pn.seller.acc,
+		Asset: pay.USD, Deposit: pay.Nano, Challenge: 50 * time.Millisecond,
+		Limits:       buyer.Limits{MaxPricePerGiB: pay.Nano},
+		ListenSOCKS5: "127.0.0.1:0", Logger: testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	socks, _, user, pass := agent.LocalEndpoints()
+	const size = 8 << 20
+	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		return proxy.DialSOCKS5(ctx, socks, user, pass, host, uint16(p))
+	}}
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + pn.origin + "/bytes/" + strconv.Itoa(size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != size {
+		t.Fatalf("paid download: %d bytes, %v", n, err)
+	}
+	s, err := agent.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed := pn.node.Meter().Buyer(s.BuyerID()).Usage()
+	owed := pay.OwedForBytes(relayed.BytesUp+relayed.BytesDown, pay.Nano/2)
+	t.Logf("settlement %+v; seller relayed %d bytes, owed %d", s, relayed.BytesUp+relayed.BytesDown, owed)
+	if s.BytesCounted != relayed.BytesUp+relayed.BytesDown {
+		t.Errorf("buyer counted %d bytes, seller relayed %d", s.BytesCounted, relayed.BytesUp+relayed.BytesDown)
+	}
+	if s.Paid != owed || s.Settled != owed || s.Refund != pay.Nano-owed {
+		t.Fatalf("paid %d, settled %d, refund %d; want %d, %d, %d", s.Paid, s.Settled, s.Refund, owed, owed, pay.Nano-owed)
+	}
+	sellerGot, feeGot, buyerLeft := pn.balance(t, pn.seller.acc), pn.balance(t, pn.fee.acc), pn.balance(t, pn.buyer.acc)
+	if sellerGot+feeGot != owed || buyerLeft != buyerFunds-owed {
+		t.Fatalf("seller %d + fee %d != owed %d, or buyer left %d != %d", sellerGot, feeGot, owed, buyerLeft, buyerFunds-owed)
+	}
+	if feeGot > pay.FeeFor(owed, 10)+10 || feeGot+10 < pay.FeeFor(owed, 10) {
+		t.Fatalf("fee %d far from 10 ppm of %d", feeGot, owed)
+	}
+}
+
+func TestUnpaidBuyerIsPausedWithinAWindowThenCut(t *testing.T) {
+	pn := startPaidNet(t, 300*time.Millisecond)
+	ctx := context.Background()
+	r, err := ledger.SubmitBody(ctx, pn.ledger, pay.Domain{Chain: "x402-test"}, pn.buyer.key, ledger.OpenChannel{Seller: pn.seller.acc, Asset: pay.USD, Deposit: pay.Nano, Challenge: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A buyer that takes the credentials and never pays.
+	sess, err := session.Dial(ctx, pn.node.Addrs().Payments, pn.seller.acc, pn.buyer.key, pay.Domain{Chain: "x402-test"}, r.Channel, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	w := sess.Welcome()
+	c, err := proxy.DialSOCKS5(ctx, w.SOCKS5, w.User, w.Password, "127.0.0.1", portOf(pn.origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /bytes/10000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.Copy(io.Discard, c)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the unpaid tunnel was never cut")
+	}
+	u := pn.node.Meter().Buyer(w.User).Usage()
+	if u.BytesDown+u.BytesUp > 64<<10 || got > 64<<10 {
+		t.Fatalf("unpaid buyer got %d bytes (meter %+v), more than the 64 KiB window", got, u)
+	}
+	if _, err := proxy.DialSOCKS5(ctx, w.SOCKS5, w.User, w.Password, "127.0.0.1", portOf(pn.origin)); err == nil {
+		t.Fatal("a cut buyer opened a new tunnel")
+	}
+}
+
+func portOf(addr string) uint16 {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return uint16(n)
+}
+
+func testLog() *slog.Logger {
+	if os.Getenv("X402_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}

@@ -1,0 +1,321 @@
+package buyer
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/x402/x402/meter"
+	"github.com/x402/x402/pay"
+	"github.com/x402/x402/pay/ledger"
+	"github.com/x402/x402/pay/seller"
+	"github.com/x402/x402/pay/session"
+	"github.com/x402/x402/proxy"
+)
+
+// AgentConfig is what the buyer agent needs to buy bandwidth from one seller.
+type AgentConfig struct {
+	Key        ed25519.PrivateKey
+	Ledger     ledger.Client
+	SellerAddr string      // the seller's payment session (QUIC) address
+	Seller     pay.Account // the seller's account, checked in TLS
+	Asset      pay.Asset
+	Deposit    pay.Amount
+	Challenge  time.Duration  // of a newly opened channel
+	Channel    *pay.ChannelID // reuse this open channel instead of opening one
+	Limits     Limits
+	// ListenSOCKS5 and ListenHTTP, when set, serve a local endpoint that
+	// forwards to the seller with the channel's credentials and counts the
+	// bytes, so the agent never pays for more than it counted.
+	ListenSOCKS5, ListenHTTP string
+	Logger                   *slog.Logger
+}
+
+// Agent is a running buyer: a channel, its payment session, and optionally
+// a local endpoint.
+type Agent struct {
+	cfg     AgentConfig
+	domain  pay.Domain
+	channel pay.ChannelID
+	sess    *session.BuyerSession
+	welcome session.Welcome
+	log     *slog.Logger
+
+	local         *proxy.Proxy
+	localMeter    *meter.Meter
+	socksL, httpL net.Listener
+	localUser     string
+	localPass     string
+	serveWG       sync.WaitGroup
+
+	mu      sync.Mutex
+	payer   *Payer
+	last    session.Statement
+	statedC chan struct{} // closed and replaced on every statement
+	payErr  error
+	payDone chan struct{}
+}
+
+// StartAgent opens (or reuses) the channel, starts the payment session and
+// the local endpoint, and begins paying statements.
+func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	g, err := cfg.Ledger.Genesis(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("buyer: read ledger genesis: %w", err)
+	}
+	a := &Agent{cfg: cfg, domain: g.Domain(), log: cfg.Logger, statedC: make(chan struct{}), payDone: make(chan struct{})}
+	if cfg.Channel != nil {
+		a.channel = *cfg.Channel
+	} else {
+		r, err := ledger.SubmitBody(ctx, cfg.Ledger, a.domain, cfg.Key, ledger.OpenChannel{Seller: cfg.Seller, Asset: cfg.Asset, Deposit: cfg.Deposit, Challenge: cfg.Challenge})
+		if err != nil {
+			return nil, fmt.Errorf("buyer: open channel: %w", err)
+		}
+		a.channel = r.Channel
+	}
+	chState, err := cfg.Ledger.Channel(ctx, a.channel)
+	if err != nil {
+		return nil, fmt.Errorf("buyer: read channel %s: %w", a.channel, err)
+	}
+	a.sess, err = session.Dial(ctx, cfg.SellerAddr, cfg.Seller, cfg.Key, a.domain, a.channel, a.log)
+	if err != nil {
+		return nil, fmt.Errorf("buyer: payment session with %s: %w", cfg.SellerAddr, err)
+	}
+	a.welcome = a.sess.Welcome()
+	a.payer, err = NewPayer(a.domain, cfg.Key, a.channel, chState.Deposit, a.welcome.PricePerGiB, cfg.Limits, 16<<10, 4096)
+	if err != nil {
+		a.sess.Close()
+		return nil, fmt.Errorf("buyer: %w", err)
+	}
+	if err := a.startLocal(); err != nil {
+		a.sess.Close()
+		return nil, err
+	}
+	go a.payLoop()
+	return a, nil
+}
+
+// Channel is the channel being paid.
+func (a *Agent) Channel() pay.ChannelID { return a.channel }
+
+// Welcome is what the seller offered.
+func (a *Agent) Welcome() session.Welcome { return a.welcome }
+
+// LocalEndpoints returns the local proxy addresses and their credentials.
+func (a *Agent) LocalEndpoints() (socks5, httpAddr, user, pass string) {
+	if a.socksL != nil {
+		socks5 = a.socksL.Addr().String()
+	}
+	if a.httpL != nil {
+		httpAddr = a.httpL.Addr().String()
+	}
+	return socks5, httpAddr, a.localUser, a.localPass
+}
+
+// Progress is the agent's view of the channel.
+type Progress struct {
+	Counted     uint64     // bytes the local endpoint counted
+	BytesBilled uint64     // bytes the seller's newest statement reports
+	Billed      pay.Amount // the most any statement claimed
+	Paid        pay.Amount // vouchers and ticks sent
+}
+
+// Progress reports bytes and money so far.
+func (a *Agent) Progress() Progress {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return Progress{Counted: a.counted(), BytesBilled: a.last.BytesUp + a.last.BytesDown, Billed: a.payer.Billed(), Paid: a.payer.Paid()}
+}
+
+// counted is what the local endpoint relayed, or 0 without one.
+func (a *Agent) counted() uint64 {
+	if a.localMeter == nil {
+		return 0
+	}
+	var n uint64
+	for _, u := range a.localMeter.Snapshot() {
+		n += u.BytesUp + u.BytesDown
+	}
+	return n
+}
+
+func (a *Agent) payLoop() {
+	defer close(a.payDone)
+	ctx := context.Background()
+	for st := range a.sess.Statements() {
+		a.mu.Lock()
+		a.last = st.Statement
+		counted := int64(-1)
+		if a.localMeter != nil {
+			counted = int64(a.counted())
+		}
+		target := a.payer.Payable(st.Owed, counted)
+		pm, err := a.payer.Pay(target, false)
+		close(a.statedC)
+		a.statedC = make(chan struct{})
+		a.mu.Unlock()
+		if err == nil {
+			err = a.send(ctx, pm)
+		}
+		if err != nil {
+			a.mu.Lock()
+			a.payErr = err
+			a.mu.Unlock()
+			a.log.Warn("payment failed", "channel", a.channel, "err", err)
+		}
+	}
+}
+
+func (a *Agent) send(ctx context.Context, pm Payment) error {
+	switch {
+	case pm.Voucher != nil:
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := a.sess.SendVoucher(ctx, *pm.Voucher)
+		return err
+	case pm.TickIndex > 0:
+		return a.sess.SendTick(pm.VoucherSeq, pm.TickIndex, pm.Preimage)
+	}
+	return nil
+}
+
+// Settlement is how a channel ended.
+type Settlement struct {
+	Channel      pay.ChannelID
+	BytesCounted uint64
+	BytesBilled  uint64
+	Billed       pay.Amount // what the seller's statements claimed
+	Paid         pay.Amount // what the buyer signed over
+	Settled      pay.Amount // what the ledger paid out of the channel
+	Refund       pay.Amount // what came back to the buyer
+}
+
+// Close stops the local endpoint, pays the final statement exactly, ends
+// the session, waits for the seller's claim and settles the channel on the
+// ledger (start close, challenge period, finalize).
+func (a *Agent) Close(ctx context.Context) (Settlement, error) {
+	a.stopLocal()
+	// Wait until the seller's statements cover what was counted (its
+	// statement loop runs behind the relays), or give up after a while.
+	final := a.awaitFinalStatement(ctx, 3*time.Second)
+	a.mu.Lock()
+	counted := int64(-1)
+	if a.localMeter != nil {
+		counted = int64(a.counted())
+	}
+	target := a.payer.Payable(final.Owed, counted)
+	pm, err := a.payer.Pay(target, true)
+	a.mu.Unlock()
+	if err == nil {
+		err = a.send(ctx, pm)
+	}
+	if err != nil {
+		a.log.Warn("final payment failed", "err", err)
+	}
+	a.sess.Close()
+	<-a.payDone
+
+	p := a.Progress()
+	s := Settlement{Channel: a.channel, BytesCounted: p.Counted, BytesBilled: p.BytesBilled, Billed: p.Billed, Paid: p.Paid}
+	st, err := a.awaitClaim(ctx, p.Paid)
+	if err != nil {
+		return s, err
+	}
+	if st.Status != "settled" {
+		if _, err := ledger.SubmitBody(ctx, a.cfg.Ledger, a.domain, a.cfg.Key, ledger.StartClose{Channel: a.channel}); err != nil {
+			return s, fmt.Errorf("buyer: start close: %w", err)
+		}
+		if err := sleepCtx(ctx, st.Challenge); err != nil {
+			return s, err
+		}
+		var r ledger.Receipt
+		for {
+			r, err = ledger.SubmitBody(ctx, a.cfg.Ledger, a.domain, a.cfg.Key, ledger.Finalize{Channel: a.channel})
+			if err == nil || ctx.Err() != nil || !isTooEarly(err) {
+				break
+			}
+			if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+				return s, err
+			}
+		}
+		if err != nil {
+			return s, fmt.Errorf("buyer: finalize: %w", err)
+		}
+		s.Refund = r.Refund
+	}
+	if st, err = a.cfg.Ledger.Channel(ctx, a.channel); err == nil {
+		s.Settled = st.Claimed
+	}
+	return s, err
+}
+
+// isTooEarly reports a finalize refused because the challenge period runs.
+func isTooEarly(err error) bool {
+	return errors.Is(err, ledger.ErrRejected) && strings.Contains(err.Error(), "challenge period runs until")
+}
+
+func (a *Agent) awaitFinalStatement(ctx context.Context, patience time.Duration) session.Statement {
+	deadline := time.NewTimer(patience)
+	defer deadline.Stop()
+	for {
+		a.mu.Lock()
+		last, wait := a.last, a.statedC
+		counted := a.counted()
+		a.mu.Unlock()
+		if a.localMeter != nil && last.BytesUp+last.BytesDown >= counted {
+			return last
+		}
+		select {
+		case <-wait:
+		case <-deadline.C:
+			return last
+		case <-ctx.Done():
+			return last
+		case <-a.sess.Done():
+			return last
+		}
+		if a.localMeter == nil {
+			return last
+		}
+	}
+}
+
+// awaitClaim waits (up to 5s) for the seller to claim paid.
+func (a *Agent) awaitClaim(ctx context.Context, paid pay.Amount) (ledger.ChannelState, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := a.cfg.Ledger.Channel(ctx, a.channel)
+		if err != nil {
+			return st, fmt.Errorf("buyer: read channel: %w", err)
+		}
+		if st.Claimed >= paid || st.Status == "settled" || time.Now().After(deadline) {
+			return st, nil
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return st, err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// BuyerID is the seller's meter id for the settled channel.
+func (s Settlement) BuyerID() string { return seller.BuyerID(s.Channel) }

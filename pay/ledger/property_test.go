@@ -1,0 +1,287 @@
+package ledger
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/x402/x402/pay"
+)
+
+// propChain is the hash chain every chained voucher of a property run
+// commits to (its root is per channel through the seed).
+const propChainLen = 16
+
+type propChannel struct {
+	id            pay.ChannelID
+	buyer, seller party
+	chain         [][32]byte
+}
+
+// propRun drives two ledgers with the same random transactions.
+type propRun struct {
+	rt       *rapid.T
+	a, b     *Ledger
+	parties  []party
+	channels []propChannel
+	now      int64
+	prev     map[pay.ChannelID]ChannelState
+	nonces   map[pay.Account]uint64
+	stats    map[string]*[2]int // body type -> applied, rejected
+}
+
+func TestPropertyRandomTransactions(t *testing.T) {
+	dir := t.TempDir()
+	run := 0
+	stats := map[string]*[2]int{}
+	rapid.Check(t, func(rt *rapid.T) {
+		run++
+		g := testGenesis()
+		open2 := func(name string) *Ledger {
+			l, err := open(filepath.Join(dir, strconv.Itoa(run), name), g, openOptions{noSync: true})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			return l
+		}
+		p := &propRun{rt: rt, a: open2("a"), b: open2("b"), now: 1_000_000_000,
+			parties:  []party{issuerP, buyerP, sellerP, otherP, feeP},
+			prev:     map[pay.ChannelID]ChannelState{},
+			nonces:   map[pay.Account]uint64{},
+			stats:    stats,
+		}
+		defer p.a.Close()
+		defer p.b.Close()
+		steps := rapid.IntRange(1, 60).Draw(rt, "steps")
+		for range steps {
+			p.step()
+		}
+	})
+	for name, n := range stats {
+		t.Logf("%-22s applied %4d, rejected %4d", name, n[0], n[1])
+	}
+	for _, name := range []string{"ledger.Transfer", "ledger.OpenChannel", "ledger.Claim", "ledger.Finalize", "ledger.CoopClose"} {
+		if stats[name] == nil || stats[name][0] == 0 {
+			t.Errorf("no %s was ever applied: the generator does not reach it", name)
+		}
+	}
+}
+
+func (p *propRun) party(label string) party {
+	return rapid.SampledFrom(p.parties).Draw(p.rt, label)
+}
+
+// amount draws an amount; a sane one is small enough to be usually
+// affordable and non-zero.
+func (p *propRun) amount(sane bool, label string) pay.Amount {
+	if sane {
+		return pay.Amount(rapid.SampledFrom([]uint64{1, 100_000, 1_000_000, 100_000_000}).Draw(p.rt, label))
+	}
+	return pay.Amount(rapid.SampledFrom([]uint64{0, 1, 99, 100_000, pay.Nano, 3 * pay.Nano, 20 * pay.Nano}).Draw(p.rt, label))
+}
+
+func (p *propRun) asset(sane bool, label string) pay.Asset {
+	if sane {
+		return usd
+	}
+	return rapid.SampledFrom([]pay.Asset{usd, pay.X402, "EUR"}).Draw(p.rt, label)
+}
+
+// channel picks a known channel, or sometimes an unknown id.
+func (p *propRun) channel(sane bool) propChannel {
+	if len(p.channels) == 0 || !sane && rapid.IntRange(0, 4).Draw(p.rt, "unknown channel") == 0 {
+		return propChannel{id: pay.ChannelID{0xee}, buyer: buyerP, seller: sellerP, chain: testChain(0xee, propChainLen)}
+	}
+	return rapid.SampledFrom(p.channels).Draw(p.rt, "channel")
+}
+
+// voucher draws a voucher for c. A sane one is the buyer's, a little above
+// what was claimed, with correct ticks; otherwise anything goes.
+func (p *propRun) voucher(sane bool, c propChannel) (pay.SignedVoucher, uint32, [32]byte) {
+	st, _ := p.a.Channel(c.id) // zero for an unknown channel
+	v := pay.Voucher{Channel: c.id}
+	if sane {
+		v.Cumulative = st.Claimed + pay.Amount(rapid.SampledFrom([]uint64{0, 1, 100_000, 1_000_000}).Draw(p.rt, "increase"))
+		v.Cumulative = min(v.Cumulative, st.Deposit)
+		v.Seq = st.BestSeq + rapid.Uint64Range(0, 1).Draw(p.rt, "seq step")
+	} else {
+		v.Cumulative = pay.Amount(rapid.Uint64Range(0, 2*pay.Nano).Draw(p.rt, "cumulative"))
+		v.Seq = rapid.Uint64Range(0, 20).Draw(p.rt, "seq")
+	}
+	if rapid.Bool().Draw(p.rt, "chained") {
+		v.Chain = &pay.ChainCommit{Root: c.chain[0], TickValue: pay.Amount(rapid.SampledFrom([]uint64{1, 100, 100_000}).Draw(p.rt, "tick value")), Length: propChainLen}
+	}
+	signer := c.buyer
+	if !sane && rapid.IntRange(0, 4).Draw(p.rt, "wrong voucher signer") == 0 {
+		signer = p.party("voucher signer")
+	}
+	sv := v.Sign(p.a.Domain(), signer.priv)
+	if v.Chain == nil && sane {
+		return sv, 0, [32]byte{}
+	}
+	ticks := rapid.Uint32Range(0, propChainLen+1).Draw(p.rt, "ticks")
+	if sane {
+		ticks = min(ticks, propChainLen)
+	}
+	var pre [32]byte
+	if ticks > 0 {
+		k := min(int(ticks), propChainLen)
+		if !sane && rapid.IntRange(0, 3).Draw(p.rt, "wrong preimage") == 0 {
+			k--
+		}
+		pre = c.chain[k]
+	}
+	return sv, ticks, pre
+}
+
+// body draws a transaction body and the party that would rightly send it.
+func (p *propRun) body(sane bool) (Body, party) {
+	anyone := p.party("from")
+	switch rapid.IntRange(0, 10).Draw(p.rt, "kind") {
+	case 0:
+		from := anyone
+		if sane {
+			from = rapid.SampledFrom([]party{buyerP, otherP}).Draw(p.rt, "payer")
+		}
+		return Transfer{To: p.party("to").acct, Asset: p.asset(sane, "asset"), Amount: p.amount(sane, "amount")}, from
+	case 1:
+		return Mint{To: p.party("to").acct, Asset: p.asset(sane, "asset"), Amount: p.amount(sane, "amount")}, issuerP
+	case 2:
+		return Burn{Asset: p.asset(sane, "asset"), Amount: p.amount(sane, "amount")}, issuerP
+	case 3:
+		return Faucet{Asset: p.asset(sane, "asset")}, anyone
+	case 4, 5:
+		buyer, seller := anyone, p.party("seller")
+		ch := rapid.SampledFrom([]time.Duration{0, time.Second, 30 * time.Second, 2 * time.Minute, 2 * time.Hour}).Draw(p.rt, "challenge")
+		if sane {
+			buyer = rapid.SampledFrom([]party{buyerP, otherP}).Draw(p.rt, "buyer")
+			seller = rapid.SampledFrom([]party{sellerP, issuerP}).Draw(p.rt, "seller")
+			ch = rapid.SampledFrom([]time.Duration{time.Second, 30 * time.Second, 2 * time.Minute}).Draw(p.rt, "challenge")
+		}
+		return OpenChannel{Seller: seller.acct, Asset: p.asset(sane, "asset"), Deposit: p.amount(sane, "deposit"), Challenge: ch}, buyer
+	case 6:
+		c := p.channel(sane)
+		return TopUp{Channel: c.id, Amount: p.amount(sane, "amount")}, c.buyer
+	case 7, 8:
+		c := p.channel(sane)
+		v, ticks, pre := p.voucher(sane, c)
+		return Claim{Voucher: v, Ticks: ticks, Preimage: pre}, c.seller
+	case 9:
+		c := p.channel(sane)
+		if rapid.Bool().Draw(p.rt, "finalize") {
+			if sane {
+				for _, k := range p.channels {
+					if st, _ := p.a.Channel(k.id); st.Status == StatusClosing {
+						c = k
+						p.now = max(p.now, st.CloseAt) // wait out the challenge period
+					}
+				}
+			}
+			return Finalize{Channel: c.id}, anyone
+		}
+		if rapid.IntRange(0, 3).Draw(p.rt, "seller closes") == 0 {
+			return StartClose{Channel: c.id}, c.seller
+		}
+		return StartClose{Channel: c.id}, c.buyer
+	default:
+		c := p.channel(sane)
+		v, ticks, pre := p.voucher(sane, c)
+		signer := c.seller
+		if !sane && rapid.IntRange(0, 2).Draw(p.rt, "wrong seller signer") == 0 {
+			signer = p.party("close signer")
+		}
+		return CoopClose{Voucher: v, Ticks: ticks, Preimage: pre}.SignSeller(p.a.Domain(), signer.priv), c.buyer
+	}
+}
+
+func (p *propRun) step() {
+	rt := p.rt
+	p.now += int64(rapid.SampledFrom([]time.Duration{0, time.Millisecond, 10 * time.Second, 40 * time.Second, 3 * time.Minute}).Draw(rt, "elapsed"))
+	sane := rapid.IntRange(0, 3).Draw(rt, "sane") > 0
+	body, from := p.body(sane)
+	if !sane && rapid.Bool().Draw(rt, "any sender") {
+		from = p.party("sender")
+	}
+	nonce := p.nonces[from.acct] + 1
+	if !sane {
+		switch rapid.IntRange(0, 5).Draw(rt, "nonce fault") {
+		case 0:
+			nonce--
+		case 1:
+			nonce += 2
+		}
+	}
+	tx := Tx{From: from.acct, Nonce: nonce, Body: body}.Sign(p.a.Domain(), from.priv)
+	if !sane && rapid.IntRange(0, 5).Draw(rt, "forge") == 0 {
+		tx.Sig[5] ^= 0x40
+	}
+
+	before := p.a.Digest()
+	ra, rb := p.a.Apply(tx, p.now), p.b.Apply(tx, p.now)
+	if ra != rb {
+		rt.Fatalf("replicas disagree on %T: %+v vs %+v", body, ra, rb)
+	}
+	after := p.a.Digest()
+	if after != p.b.Digest() {
+		rt.Fatalf("digests diverge after %T", body)
+	}
+	if err := p.a.CheckInvariants(); err != nil {
+		rt.Fatalf("after %T (%q): %v", body, ra.Err, err)
+	}
+	name := fmt.Sprintf("%T", body)
+	if p.stats[name] == nil {
+		p.stats[name] = &[2]int{}
+	}
+	if ra.Err != "" {
+		p.stats[name][1]++
+		if after != before {
+			rt.Fatalf("rejected %T (%s) changed the state", body, ra.Err)
+		}
+		return
+	}
+	p.stats[name][0]++
+	p.nonces[from.acct] = nonce
+	if st, err := p.a.Account(from.acct); err != nil || st.Nonce != nonce {
+		rt.Fatalf("nonce after applying: %d, %v; want %d", st.Nonce, err, nonce)
+	}
+	if o, ok := body.(OpenChannel); ok {
+		seller := p.parties[0]
+		for _, q := range p.parties {
+			if q.acct == o.Seller {
+				seller = q
+			}
+		}
+		p.channels = append(p.channels, propChannel{id: ra.Channel, buyer: from, seller: seller, chain: testChain(byte(len(p.channels)), propChainLen)})
+	}
+	p.checkTransitions()
+}
+
+// checkTransitions checks that claims only grow, deposits only grow, and a
+// settled channel never changes again.
+func (p *propRun) checkTransitions() {
+	for _, c := range p.channels {
+		cur, err := p.a.Channel(c.id)
+		if err != nil {
+			p.rt.Fatal(err)
+		}
+		old, seen := p.prev[c.id]
+		p.prev[c.id] = cur
+		if !seen {
+			continue
+		}
+		switch {
+		case cur.Claimed < old.Claimed:
+			p.rt.Fatalf("channel %s: claimed went from %d down to %d", c.id, old.Claimed, cur.Claimed)
+		case cur.Deposit < old.Deposit:
+			p.rt.Fatalf("channel %s: deposit went from %d down to %d", c.id, old.Deposit, cur.Deposit)
+		case old.Status == StatusSettled && cur != old:
+			p.rt.Fatalf("channel %s changed after settling: %+v -> %+v", c.id, old, cur)
+		case cur.BestSeq < old.BestSeq:
+			p.rt.Fatalf("channel %s: best seq went down", c.id)
+		}
+	}
+}

@@ -1,0 +1,166 @@
+package ledger
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/x402/x402/pay"
+)
+
+// Ledger is the ledger state in a bbolt file. It is safe for concurrent
+// use: reads run in parallel, and bbolt serialises the transactions that
+// apply.
+type Ledger struct {
+	db   *bolt.DB
+	path string
+	g    Genesis
+	d    pay.Domain
+}
+
+// openOptions are knobs for tests.
+type openOptions struct {
+	noSync bool // skip fsync (tests only: a crash may lose applied transactions)
+}
+
+// Open opens the ledger file at path, creating it (0600, in a 0700
+// directory) and applying g when it is new; an existing file must have
+// been created with the same genesis.
+func Open(path string, g Genesis) (*Ledger, error) { return open(path, g, openOptions{}) }
+
+func open(path string, g Genesis, o openOptions) (*Ledger, error) {
+	if err := g.Validate(); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: o.noSync})
+	if err != nil {
+		switch {
+		case errors.Is(err, bolterrors.ErrTimeout):
+			return nil, fmt.Errorf("open ledger %s: locked by another process", path)
+		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+			return nil, fmt.Errorf("open ledger %s: not a valid ledger file (corrupt?): %w", path, err)
+		}
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	l := &Ledger{db: db, path: path, g: g, d: g.Domain()}
+	if err := db.Update(l.initOrCheck); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// initOrCheck applies the genesis to a new file, or checks that an existing
+// file was created from the same genesis.
+func (l *Ledger) initOrCheck(tx *bolt.Tx) error {
+	want := l.g.encode()
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		have := meta.Get(metaGenesis)
+		if have == nil {
+			return errors.New("not a ledger file (no genesis record)")
+		}
+		if !bytes.Equal(have, want) {
+			return errors.New("the file was created with a different genesis")
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("corrupt ledger file: bucket %q is missing", name)
+			}
+		}
+		return nil
+	}
+	if k, _ := tx.Cursor().First(); k != nil {
+		return errors.New("not a ledger file (it holds other data)")
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	v := newView(tx)
+	for i, a := range l.g.Allocations {
+		if err := v.issue(a.Account, a.Asset, a.Amount); err != nil {
+			return fmt.Errorf("genesis allocation %d: %w", i, err)
+		}
+	}
+	v.put(bucketMeta, metaGenesis, want)
+	v.put(bucketMeta, metaApplied, u64Bytes(0))
+	return v.commit()
+}
+
+// Close closes the file.
+func (l *Ledger) Close() error {
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("close ledger %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// Genesis is the genesis the ledger was opened with.
+func (l *Ledger) Genesis() Genesis { return l.g }
+
+// Domain is the signing domain of the ledger.
+func (l *Ledger) Domain() pay.Domain { return l.d }
+
+// Account returns a's balances (only the assets it ever held) and last
+// nonce; an account never seen has none.
+func (l *Ledger) Account(a pay.Account) (AccountState, error) {
+	st := AccountState{Balances: map[pay.Asset]pay.Amount{}}
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if st.Nonce, err = newView(tx).nonce(a); err != nil {
+			return err
+		}
+		c := tx.Bucket(bucketBalances).Cursor()
+		for k, val := c.Seek(a[:]); k != nil && bytes.HasPrefix(k, a[:]); k, val = c.Next() {
+			x, err := readU64(val, "balance")
+			if err != nil {
+				return err
+			}
+			st.Balances[pay.Asset(k[len(a):])] = pay.Amount(x)
+		}
+		return nil
+	})
+	if err != nil {
+		return AccountState{}, fmt.Errorf("account %s: %w", a, err)
+	}
+	return st, nil
+}
+
+// Channel returns the channel id; an id never opened is an error wrapping
+// ErrUnknownChannel.
+func (l *Ledger) Channel(id pay.ChannelID) (ChannelState, error) {
+	var c ChannelState
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		c, err = newView(tx).channel(id)
+		return err
+	})
+	if err != nil {
+		return ChannelState{}, fmt.Errorf("ledger: %w", err)
+	}
+	return c, nil
+}
+
+// Applied is the number of transactions applied since genesis.
+func (l *Ledger) Applied() (uint64, error) {
+	var n uint64
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = readU64(newView(tx).get(bucketMeta, metaApplied), "applied")
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,204 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/x402/x402/pay"
+)
+
+// The buckets of the ledger file. Every key and value is written by this
+// package; Digest hashes all of them in key order.
+var (
+	bucketMeta     = []byte("meta")     // metaGenesis, metaApplied
+	bucketNonces   = []byte("nonces")   // account -> last nonce (u64)
+	bucketBalances = []byte("balances") // account || asset -> amount (u64)
+	bucketChannels = []byte("channels") // channel id -> encodeChannel
+	bucketFaucet   = []byte("faucet")   // account || asset -> 1
+	bucketSupply   = []byte("supply")   // asset -> issued (u64) || burned (u64)
+
+	allBuckets = [][]byte{bucketMeta, bucketNonces, bucketBalances, bucketChannels, bucketFaucet, bucketSupply}
+)
+
+var (
+	metaGenesis = []byte("genesis") // Genesis.encode of the genesis applied
+	metaApplied = []byte("applied") // number of transactions applied (u64)
+)
+
+// view is one transaction's view of the state: reads see its own pending
+// writes over the bbolt transaction; commit copies the writes into bbolt
+// (in key order) only if the transaction is applied, so a rejected
+// transaction changes nothing.
+type view struct {
+	tx     *bolt.Tx
+	writes map[string][]byte // bucket name + "/" + key -> value
+}
+
+func newView(tx *bolt.Tx) *view { return &view{tx: tx, writes: map[string][]byte{}} }
+
+func pendingKey(bucket, key []byte) string { return string(bucket) + "/" + string(key) }
+
+func (v *view) get(bucket, key []byte) []byte {
+	if w, ok := v.writes[pendingKey(bucket, key)]; ok {
+		return w
+	}
+	b := v.tx.Bucket(bucket)
+	if b == nil {
+		return nil
+	}
+	return b.Get(key)
+}
+
+func (v *view) put(bucket, key, value []byte) { v.writes[pendingKey(bucket, key)] = value }
+
+// commit writes the pending writes into the bbolt transaction.
+func (v *view) commit() error {
+	keys := make([]string, 0, len(v.writes))
+	for k := range v.writes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		name, key := splitPending(k)
+		b := v.tx.Bucket(name)
+		if b == nil {
+			return fmt.Errorf("ledger file lacks bucket %q", name)
+		}
+		if err := b.Put(key, v.writes[k]); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	clear(v.writes)
+	return nil
+}
+
+// splitPending inverts pendingKey; bucket names contain no "/".
+func splitPending(k string) ([]byte, []byte) {
+	for i := range len(k) {
+		if k[i] == '/' {
+			return []byte(k[:i]), []byte(k[i+1:])
+		}
+	}
+	return []byte(k), nil
+}
+
+func u64Bytes(x uint64) []byte { return binary.BigEndian.AppendUint64(nil, x) }
+
+// readU64 decodes an 8-byte value; absent is 0.
+func readU64(b []byte, what string) (uint64, error) {
+	switch len(b) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(b), nil
+	default:
+		return 0, fmt.Errorf("corrupt %s record (%d bytes)", what, len(b))
+	}
+}
+
+func assetKey(a pay.Account, asset pay.Asset) []byte {
+	return append(append(make([]byte, 0, len(a)+len(asset)), a[:]...), asset...)
+}
+
+func (v *view) nonce(a pay.Account) (uint64, error) {
+	return readU64(v.get(bucketNonces, a[:]), "nonce")
+}
+
+func (v *view) setNonce(a pay.Account, n uint64) { v.put(bucketNonces, a[:], u64Bytes(n)) }
+
+func (v *view) balance(a pay.Account, asset pay.Asset) (pay.Amount, error) {
+	n, err := readU64(v.get(bucketBalances, assetKey(a, asset)), "balance")
+	return pay.Amount(n), err
+}
+
+func (v *view) setBalance(a pay.Account, asset pay.Asset, x pay.Amount) {
+	v.put(bucketBalances, assetKey(a, asset), u64Bytes(uint64(x)))
+}
+
+// credit adds x to a's balance of asset.
+func (v *view) credit(a pay.Account, asset pay.Asset, x pay.Amount) error {
+	if x == 0 {
+		return nil
+	}
+	bal, err := v.balance(a, asset)
+	if err != nil {
+		return err
+	}
+	sum, err := bal.Add(x)
+	if err != nil {
+		return fmt.Errorf("balance of %s: %w", a, err)
+	}
+	v.setBalance(a, asset, sum)
+	return nil
+}
+
+// debit takes x from a's balance of asset, failing if the balance is short.
+func (v *view) debit(a pay.Account, asset pay.Asset, x pay.Amount) error {
+	bal, err := v.balance(a, asset)
+	if err != nil {
+		return err
+	}
+	if bal < x {
+		return fmt.Errorf("insufficient %s balance: have %d, need %d", asset, bal, x)
+	}
+	v.setBalance(a, asset, bal-x)
+	return nil
+}
+
+func (v *view) channel(id pay.ChannelID) (ChannelState, error) {
+	b := v.get(bucketChannels, id[:])
+	if b == nil {
+		return ChannelState{}, fmt.Errorf("channel %s: %w", id, ErrUnknownChannel)
+	}
+	return decodeChannel(id, b)
+}
+
+func (v *view) setChannel(c ChannelState) { v.put(bucketChannels, c.ID[:], encodeChannel(c)) }
+
+// supply is what has been issued (genesis, mint, faucet) and burned.
+func (v *view) supply(asset pay.Asset) (issued, burned pay.Amount, err error) {
+	b := v.get(bucketSupply, []byte(asset))
+	switch len(b) {
+	case 0:
+		return 0, 0, nil
+	case 16:
+		return pay.Amount(binary.BigEndian.Uint64(b)), pay.Amount(binary.BigEndian.Uint64(b[8:])), nil
+	default:
+		return 0, 0, fmt.Errorf("corrupt supply record of %s (%d bytes)", asset, len(b))
+	}
+}
+
+// issue records x more of asset created in a's balance.
+func (v *view) issue(a pay.Account, asset pay.Asset, x pay.Amount) error {
+	issued, burned, err := v.supply(asset)
+	if err != nil {
+		return err
+	}
+	if issued, err = issued.Add(x); err != nil {
+		return fmt.Errorf("supply of %s: %w", asset, err)
+	}
+	if err := v.credit(a, asset, x); err != nil {
+		return err
+	}
+	v.put(bucketSupply, []byte(asset), binary.BigEndian.AppendUint64(u64Bytes(uint64(issued)), uint64(burned)))
+	return nil
+}
+
+// burn records x of asset destroyed from a's balance.
+func (v *view) burn(a pay.Account, asset pay.Asset, x pay.Amount) error {
+	issued, burned, err := v.supply(asset)
+	if err != nil {
+		return err
+	}
+	if burned, err = burned.Add(x); err != nil {
+		return fmt.Errorf("burned %s: %w", asset, err)
+	}
+	if err := v.debit(a, asset, x); err != nil {
+		return err
+	}
+	v.put(bucketSupply, []byte(asset), binary.BigEndian.AppendUint64(u64Bytes(uint64(issued)), uint64(burned)))
+	return nil
+}
