@@ -35,10 +35,10 @@ func newParty(t *testing.T) party {
 }
 
 type paidNet struct {
-	ledger                   *ledger.Sequencer
+	ledger                     *ledger.Sequencer
 	seller, buyer, fee, issuer party
-	node                     *Node
-	origin                   string
+	node                       *Node
+	origin                     string
 }
 
 const buyerFunds = 10 * pay.Nano
