@@ -35,7 +35,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	n, err := node.Start(cfg, node.Options{Version: version, Logger: log.With("account", keys.AccountID(publicKey(priv)))})
+	n, err := node.Start(cfg, node.Options{Version: version, Key: priv, Logger: log.With("account", keys.AccountID(publicKey(priv)))})
 	if err != nil {
 		return err
 	}
