@@ -1,6 +1,9 @@
 package meter
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Gate decides whether a buyer may relay more bytes. The relay calls Acquire
 // before each chunk and relays at most the granted number of bytes; the
@@ -29,3 +32,10 @@ func (AllowAll) Acquire(ctx context.Context, _ *Buyer, want int64) (int64, error
 
 // Release does nothing.
 func (AllowAll) Release(*Buyer, int64, int64) {}
+
+// HoldLimiter is implemented by gates whose grants must not sit unused: a
+// relay whose chunk stalls returns the unused part of its grant after at
+// most MaxHold, so quiet connections do not starve busy ones of credit.
+type HoldLimiter interface {
+	MaxHold() time.Duration
+}

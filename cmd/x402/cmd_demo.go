@@ -19,8 +19,7 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/x402/x402/meter"
-	"github.com/x402/x402/node"
+	"github.com/x402/x402/pay"
 )
 
 // stringList is a repeatable string flag.
@@ -31,25 +30,48 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // demoEndpoints is what `x402 demo --hold --json` prints when ready.
 type demoEndpoints struct {
-	SOCKS5    string `json:"socks5"`
-	HTTP      string `json:"http"`
-	Admin     string `json:"admin"`
-	Origin    string `json:"origin"`
-	OriginTLS string `json:"origin_tls"`
-	StateDir  string `json:"state_dir"`
+	BuyerSOCKS5 string `json:"buyer_socks5"` // the buyer agent's local endpoints: paid as used
+	BuyerHTTP   string `json:"buyer_http"`
+	SOCKS5      string `json:"socks5"` // the seller's proxies, with a static demo buyer
+	HTTP        string `json:"http"`
+	Admin       string `json:"admin"`
+	Origin      string `json:"origin"`
+	OriginTLS   string `json:"origin_tls"`
+	Payments    string `json:"payments"`
+	Channel     string `json:"channel"`
+	StateDir    string `json:"state_dir"`
+}
+
+// demoResult is what `x402 demo --exit --json` prints: the fetches and the
+// money, in nano-USD.
+type demoResult struct {
+	demoEndpoints
+	Fetches           []fetchResult `json:"fetches"`
+	BytesRelayed      uint64        `json:"bytes_relayed"`
+	PriceNanoPerGiB   pay.Amount    `json:"price_nano_per_gib"`
+	OwedNano          pay.Amount    `json:"owed_nano"`
+	PaidNano          pay.Amount    `json:"paid_nano"`
+	SettledNano       pay.Amount    `json:"settled_nano"`
+	FeeNano           pay.Amount    `json:"fee_nano"`
+	SellerBalanceNano pay.Amount    `json:"seller_balance_nano"`
+	BuyerRefundNano   pay.Amount    `json:"buyer_refund_nano"`
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
 	hold := fs.Bool("hold", false, "serve until SIGINT/SIGTERM instead of exiting after the fetches")
+	fs.Bool("exit", true, "run the fetches once, settle and exit (the default without --hold)")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON on stdout")
 	var allow stringList
 	fs.Var(&allow, "allow", "extra egress allow entry HOST:PORT or CIDR:PORT (repeatable)")
-	size := fs.Int64("size", 4<<20, "bytes to fetch through each proxy")
+	mib := fs.Int64("mib", 4, "MiB to fetch through each of the buyer's endpoints")
 	stateDir := fs.String("state", "", "state directory (default: a temporary one, removed on exit)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *mib < 0 || *mib > 64<<10 {
+		return usageError{"demo: --mib must be 0..65536"}
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -69,79 +91,103 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer org.close()
-
-	password, err := randomHex(12)
+	dn, err := startDemoNet(ctx, *stateDir, append([]string{org.plain.Addr().String(), org.tls.Addr().String()}, allow...), log)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	cfg := node.DefaultConfig()
-	cfg.Node.StateDir = *stateDir
-	cfg.Proxy.SOCKS5Listen = "127.0.0.1:0"
-	cfg.Proxy.HTTPListen = "127.0.0.1:0"
-	cfg.Admin.Listen = "127.0.0.1:0"
-	// The demo allows only its own origin (plus --allow): everything else on
-	// loopback, including this node's admin port, stays denied.
-	cfg.Egress.DefaultDeny = true
-	cfg.Egress.Allow = append([]string{org.plain.Addr().String(), org.tls.Addr().String()}, allow...)
-	cfg.Buyers = []node.BuyerEntry{{ID: "demo-agent", User: "demo", Password: password}}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	n, err := node.Start(cfg, node.Options{Version: version, Logger: log})
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n.Shutdown(sctx)
-	}()
+	defer dn.close()
 
-	addrs := n.Addrs()
+	addrs := dn.node.Addrs()
+	bs, bh, bu, bp := dn.agent.LocalEndpoints()
 	ep := demoEndpoints{
-		SOCKS5:    "socks5h://demo:" + password + "@" + addrs.SOCKS5,
-		HTTP:      "http://demo:" + password + "@" + addrs.HTTP,
-		Admin:     "http://" + addrs.Admin,
-		Origin:    org.plainURL(),
-		OriginTLS: org.tlsURL(),
-		StateDir:  *stateDir,
+		BuyerSOCKS5: "socks5h://" + bu + ":" + bp + "@" + bs,
+		BuyerHTTP:   "http://" + bu + ":" + bp + "@" + bh,
+		SOCKS5:      "socks5h://demo:" + dn.password + "@" + addrs.SOCKS5,
+		HTTP:        "http://demo:" + dn.password + "@" + addrs.HTTP,
+		Admin:       "http://" + addrs.Admin,
+		Origin:      org.plainURL(),
+		OriginTLS:   org.tlsURL(),
+		Payments:    addrs.Payments,
+		Channel:     dn.agent.Channel().String(),
+		StateDir:    *stateDir,
 	}
 	if *hold {
-		if *asJSON {
-			if err := json.NewEncoder(stdout).Encode(ep); err != nil {
-				return err
-			}
-		} else {
-			fmt.Fprintf(stdout, "x402 demo is up; Ctrl-C stops it.\n\n  SOCKS5  %s\n  HTTP    %s\n  admin   %s\n  origin  %s  (and %s)\n\nTry: curl --socks5-hostname %s -o /dev/null %s/bytes/1048576\n",
-				ep.SOCKS5, ep.HTTP, ep.Admin, ep.Origin, ep.OriginTLS, strings.TrimPrefix(ep.SOCKS5, "socks5h://"), ep.Origin)
+		if err := printHold(stdout, ep, *asJSON); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case err := <-n.Errors():
-			return err
+		case err = <-dn.node.Errors():
 		}
+		if _, cerr := settleDemo(dn); cerr != nil && err == nil {
+			err = cerr
+		}
+		return err
 	}
 
-	results, err := demoFetches(ctx, ep, org, *size)
+	fetches, err := demoFetches(ctx, ep, org, *mib<<20)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	usage := settledUsage(n.Meter().Buyer("demo-agent"))
+	res, err := settleDemo(dn)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	res.demoEndpoints, res.Fetches = ep, fetches
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(struct {
-			demoEndpoints
-			Fetches []fetchResult `json:"fetches"`
-			Meter   meter.Usage   `json:"meter"`
-		}{ep, results, usage})
+		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "x402 demo: origin %s, node socks5 %s http %s\n\n", ep.Origin, addrs.SOCKS5, addrs.HTTP)
-	for _, r := range results {
-		fmt.Fprintf(stdout, "  %-22s %10s  sha256 ok  %s\n", r.Via, humanBytes(uint64(r.Bytes)), r.Elapsed)
-	}
-	fmt.Fprintf(stdout, "\nmetered for buyer %s: up %s, down %s, %d connections\n",
-		usage.ID, humanBytes(usage.BytesUp), humanBytes(usage.BytesDown), usage.TotalConns)
+	printDemo(stdout, res)
 	return nil
+}
+
+// settleDemo closes the buyer's channel and reads the money from the ledger.
+func settleDemo(dn *demoNet) (demoResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := dn.agent.Close(ctx)
+	if err != nil {
+		return demoResult{}, fmt.Errorf("settle: %w", err)
+	}
+	return demoResult{
+		BytesRelayed:      s.BytesBilled,
+		PriceNanoPerGiB:   demoPrice,
+		OwedNano:          s.Billed,
+		PaidNano:          s.Paid,
+		SettledNano:       s.Settled,
+		FeeNano:           dn.balance(ctx, dn.fee.acc),
+		SellerBalanceNano: dn.balance(ctx, dn.seller.acc),
+		BuyerRefundNano:   s.Refund,
+	}, nil
+}
+
+func printHold(w io.Writer, ep demoEndpoints, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(ep)
+	}
+	_, err := fmt.Fprintf(w, `x402 demo is up; Ctrl-C settles the channel and stops it.
+
+  buyer agent (paid per byte)  %s
+                               %s
+  seller proxies (static)      %s
+                               %s
+  admin API                    %s
+  origin                       %s  (and %s)
+
+Try: curl -x %s %s/bytes/1048576 -o /dev/null
+`, ep.BuyerSOCKS5, ep.BuyerHTTP, ep.SOCKS5, ep.HTTP, ep.Admin, ep.Origin, ep.OriginTLS, ep.BuyerSOCKS5, ep.Origin)
+	return err
+}
+
+func printDemo(w io.Writer, r demoResult) {
+	fmt.Fprintf(w, "x402 demo: ledger, seller node and buyer agent on loopback (channel %s)\n\n", r.Channel[:16])
+	for _, f := range r.Fetches {
+		fmt.Fprintf(w, "  %-30s %10s  sha256 ok  %s\n", f.Via, humanBytes(uint64(f.Bytes)), f.Elapsed)
+	}
+	usd := func(a pay.Amount) string { return a.Format(pay.USD) }
+	fmt.Fprintf(w, "\nrelayed %s at %s/GiB\n  owed      %s\n  paid      %s\n  settled   %s (seller %s, fee %s)\n  refunded  %s\n",
+		humanBytes(r.BytesRelayed), usd(r.PriceNanoPerGiB), usd(r.OwedNano), usd(r.PaidNano), usd(r.SettledNano),
+		usd(r.SellerBalanceNano), usd(r.FeeNano), usd(r.BuyerRefundNano))
 }
 
 // fetchResult is one download through one front end.
@@ -158,22 +204,22 @@ func demoFetches(ctx context.Context, ep demoEndpoints, org *origin, size int64)
 	io.Copy(want, io.LimitReader(&payloadReader{}, size))
 	wantSum := want.Sum(nil)
 
-	socksURL, _ := url.Parse(ep.SOCKS5)
+	socksURL, _ := url.Parse(ep.BuyerSOCKS5)
 	pass, _ := socksURL.User.Password()
 	socksDialer, err := proxy.SOCKS5("tcp", socksURL.Host, &proxy.Auth{User: socksURL.User.Username(), Password: pass}, &net.Dialer{})
 	if err != nil {
 		return nil, err
 	}
-	httpProxy, _ := url.Parse(ep.HTTP)
+	httpProxy, _ := url.Parse(ep.BuyerHTTP)
 	tlsConf := &tls.Config{RootCAs: org.roots}
 	clients := []struct {
 		via string
 		tr  *http.Transport
 		url string
 	}{
-		{"socks5", &http.Transport{Proxy: nil, DialContext: socksDialer.(proxy.ContextDialer).DialContext}, ep.Origin},
-		{"http (plain)", &http.Transport{Proxy: http.ProxyURL(httpProxy)}, ep.Origin},
-		{"http (CONNECT + TLS)", &http.Transport{Proxy: http.ProxyURL(httpProxy), TLSClientConfig: tlsConf}, ep.OriginTLS},
+		{"buyer socks5", &http.Transport{Proxy: nil, DialContext: socksDialer.(proxy.ContextDialer).DialContext}, ep.Origin},
+		{"buyer http (plain)", &http.Transport{Proxy: http.ProxyURL(httpProxy)}, ep.Origin},
+		{"buyer http (CONNECT + TLS)", &http.Transport{Proxy: http.ProxyURL(httpProxy), TLSClientConfig: tlsConf}, ep.OriginTLS},
 	}
 	var out []fetchResult
 	for _, c := range clients {
@@ -216,14 +262,4 @@ func randomHex(n int) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// settledUsage waits (up to 5s) for the buyer's connections to end, so the
-// last chunk of each relay is counted, and returns its usage.
-func settledUsage(b *meter.Buyer) meter.Usage {
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Usage().ActiveConns > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	return b.Usage()
 }

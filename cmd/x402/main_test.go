@@ -17,6 +17,7 @@ import (
 
 	"github.com/x402/x402/internal/testenv"
 	"github.com/x402/x402/node"
+	"github.com/x402/x402/pay"
 )
 
 // x402Bin is the binary under test, built once by TestMain.
@@ -170,22 +171,27 @@ func TestNodeRefusesBadConfig(t *testing.T) {
 }
 
 func TestDemoEndToEnd(t *testing.T) {
-	out, err := exec.Command(x402Bin, "demo", "--json", "--size", "1048576").Output()
+	out, err := exec.Command(x402Bin, "demo", "--exit", "--json", "--mib", "1").Output()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	var res struct {
-		Fetches []fetchResult `json:"fetches"`
-		Meter   struct {
-			BytesDown  uint64 `json:"bytes_down"`
-			TotalConns uint64 `json:"total_conns"`
-		} `json:"meter"`
-	}
+	var res demoResult
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("demo --json: %v\n%s", err, out)
 	}
-	if len(res.Fetches) != 3 || res.Meter.TotalConns != 3 || res.Meter.BytesDown < 3*1048576 {
-		t.Fatalf("demo result %+v", res)
+	if len(res.Fetches) != 3 || res.BytesRelayed < 3<<20 {
+		t.Fatalf("demo fetched %+v, relayed %d", res.Fetches, res.BytesRelayed)
+	}
+	owed := pay.OwedForBytes(res.BytesRelayed, res.PriceNanoPerGiB)
+	switch {
+	case res.PriceNanoPerGiB != demoPrice || res.OwedNano != owed:
+		t.Fatalf("price %d, owed %d; want %d, %d", res.PriceNanoPerGiB, res.OwedNano, demoPrice, owed)
+	case res.PaidNano != owed || res.SettledNano != owed:
+		t.Fatalf("paid %d, settled %d; want %d", res.PaidNano, res.SettledNano, owed)
+	case res.SellerBalanceNano+res.FeeNano != owed:
+		t.Fatalf("seller %d + fee %d != %d", res.SellerBalanceNano, res.FeeNano, owed)
+	case res.BuyerRefundNano != demoDeposit-owed:
+		t.Fatalf("refund %d, want %d", res.BuyerRefundNano, demoDeposit-owed)
 	}
 }
 
@@ -209,6 +215,9 @@ func TestDemoHoldJSONServesRealClients(t *testing.T) {
 		t.Fatalf("first line is not the endpoints JSON: %v\n%s", err, line)
 	}
 	for _, args := range [][]string{
+		{"--proxy", ep.BuyerSOCKS5},
+		{"--proxy", ep.BuyerHTTP},
+		{"--proxy", ep.BuyerHTTP, "--proxytunnel"},
 		{"--proxy", ep.SOCKS5},
 		{"--proxy", ep.HTTP},
 		{"--proxy", ep.HTTP, "--proxytunnel"},
@@ -234,8 +243,17 @@ func TestDemoHoldJSONServesRealClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Buyers) != 1 || st.Buyers[0].TotalConns < 3 {
-		t.Fatalf("demo status after three fetches: %+v", st.Buyers)
+	var paid, static bool
+	for _, b := range st.Buyers {
+		switch {
+		case b.Channel == ep.Channel && b.TotalConns >= 3 && b.Owed > 0:
+			paid = true
+		case b.ID == "demo-static" && b.TotalConns >= 3:
+			static = true
+		}
+	}
+	if !paid || !static {
+		t.Fatalf("demo status after the fetches: %+v", st.Buyers)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -13,12 +13,12 @@ import (
 // otherwise it says why it was rejected, and the transaction changed
 // nothing (not even the sender's nonce).
 type Receipt struct {
-	Seq     uint64        `json:"seq"`               // position among applied transactions (1, 2, ...); 0 when rejected
-	Err     string        `json:"err,omitempty"`     // "" = applied
-	Channel pay.ChannelID `json:"channel,omitzero"`  // the channel a channel transaction acted on (the new id for OpenChannel)
-	Paid    pay.Amount    `json:"paid,omitempty"`    // moved to the recipient: net of the fee for Transfer, Claim and CoopClose; the deposit or top-up for channels; the amount for Mint, Burn and Faucet
-	Fee     pay.Amount    `json:"fee,omitempty"`     // paid to the fee account
-	Refund  pay.Amount    `json:"refund,omitempty"`  // returned to the buyer by Finalize or CoopClose
+	Seq     uint64        `json:"seq"`              // position among applied transactions (1, 2, ...); 0 when rejected
+	Err     string        `json:"err,omitempty"`    // "" = applied
+	Channel pay.ChannelID `json:"channel,omitzero"` // the channel a channel transaction acted on (the new id for OpenChannel)
+	Paid    pay.Amount    `json:"paid,omitempty"`   // moved to the recipient: net of the fee for Transfer, Claim and CoopClose; the deposit or top-up for channels; the amount for Mint, Burn and Faucet
+	Fee     pay.Amount    `json:"fee,omitempty"`    // paid to the fee account
+	Refund  pay.Amount    `json:"refund,omitempty"` // returned to the buyer by Finalize or CoopClose
 }
 
 // Apply verifies tx's signature and applies it at time now (unix

@@ -49,10 +49,10 @@ func TestPropertyRandomTransactions(t *testing.T) {
 			return l
 		}
 		p := &propRun{rt: rt, a: open2("a"), b: open2("b"), now: 1_000_000_000,
-			parties:  []party{issuerP, buyerP, sellerP, otherP, feeP},
-			prev:     map[pay.ChannelID]ChannelState{},
-			nonces:   map[pay.Account]uint64{},
-			stats:    stats,
+			parties: []party{issuerP, buyerP, sellerP, otherP, feeP},
+			prev:    map[pay.ChannelID]ChannelState{},
+			nonces:  map[pay.Account]uint64{},
+			stats:   stats,
 		}
 		defer p.a.Close()
 		defer p.b.Close()

@@ -255,6 +255,10 @@ func (s *Seller) availableLocked(c *channel, b *meter.Buyer) int64 {
 	return int64(min(limit-spent, math.MaxInt64))
 }
 
+// MaxHold implements meter.HoldLimiter: a stalled chunk gives its unused
+// credit back within 50ms.
+func (s *Seller) MaxHold() time.Duration { return 50 * time.Millisecond }
+
 // Release implements meter.Gate.
 func (s *Seller) Release(b *meter.Buyer, granted, used int64) {
 	s.mu.Lock()
