@@ -180,13 +180,11 @@ func (p *payments) Open(ctx context.Context, buyer pay.Account, ch pay.ChannelID
 
 // Voucher implements session.SellerHandler.
 func (p *payments) Voucher(_ context.Context, ch pay.ChannelID, v pay.SignedVoucher) (pay.Amount, error) {
-	p.n.log.Debug("voucher", "seq", v.Seq, "amount", v.Cumulative)
 	return p.seller.AcceptVoucher(ch, v)
 }
 
 // Tick implements session.SellerHandler.
 func (p *payments) Tick(ch pay.ChannelID, seq uint64, ticks uint32, preimage [32]byte) {
-	p.n.log.Debug("tick", "seq", seq, "ticks", ticks)
 	p.seller.AcceptTicks(ch, seq, ticks, preimage)
 }
 
@@ -204,39 +202,44 @@ func (p *payments) Closed(ch pay.ChannelID, err error) {
 }
 
 // statements sends each live channel a signed usage statement whenever its
-// usage grew by statement_every bytes, and at least every 50ms while it
-// grows at all.
+// usage grew by statement_every bytes, when it paused (so the buyer can pay
+// before it is cut), and at least every 50ms while it grows at all.
 func (p *payments) statements(ctx context.Context) {
-	t := time.NewTicker(5 * time.Millisecond)
+	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	lastSent := map[pay.ChannelID]time.Time{}
 	for {
+		flush := false
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			p.mu.Lock()
-			for ch, ls := range p.live {
-				u, err := p.seller.Usage(ch)
-				if err != nil || u == ls.reported {
-					continue
-				}
-				grown := (u.BytesUp + u.BytesDown) - (ls.reported.BytesUp + ls.reported.BytesDown)
-				if grown < p.every && now.Sub(lastSent[ch]) < 50*time.Millisecond {
-					continue
-				}
-				ls.seq++
-				st := session.Statement{Channel: ch, Seq: ls.seq, BytesUp: u.BytesUp, BytesDown: u.BytesDown, Owed: u.Owed}
-				if err := p.server.SendStatement(ch, st); err != nil {
-					p.n.log.Debug("statement not sent", "channel", ch, "err", err)
-					continue
-				}
-				ls.reported = u
-				lastSent[ch] = now
-			}
-			p.mu.Unlock()
+		case <-p.seller.UsageChanged():
+		case <-t.C:
+			flush = true
 		}
+		p.mu.Lock()
+		for ch, ls := range p.live {
+			p.sendStatementLocked(ch, ls, flush)
+		}
+		p.mu.Unlock()
 	}
+}
+
+func (p *payments) sendStatementLocked(ch pay.ChannelID, ls *liveSession, flush bool) {
+	u, err := p.seller.Usage(ch)
+	if err != nil || u == ls.reported {
+		return
+	}
+	grown := (u.BytesUp + u.BytesDown) - (ls.reported.BytesUp + ls.reported.BytesDown)
+	if grown < p.every && !flush && !p.seller.Paused(ch) {
+		return
+	}
+	ls.seq++
+	st := session.Statement{Channel: ch, Seq: ls.seq, BytesUp: u.BytesUp, BytesDown: u.BytesDown, Owed: u.Owed}
+	if err := p.server.SendStatement(ch, st); err != nil {
+		p.n.log.Debug("statement not sent", "channel", ch, "err", err)
+		return
+	}
+	ls.reported = u
 }
 
 // close stops the session server and claims everything, then closes the

@@ -148,20 +148,39 @@ func (a *Agent) counted() uint64 {
 	return n
 }
 
+// payLoop pays each statement, and pays again as the local endpoint's
+// count catches up with the newest one: the seller pauses at its window and
+// sends nothing new until paid, so waiting only for statements could stall
+// when the buyer's count lagged at the statement's arrival.
 func (a *Agent) payLoop() {
 	defer close(a.payDone)
 	ctx := context.Background()
-	for st := range a.sess.Statements() {
+	recheck := time.NewTicker(10 * time.Millisecond)
+	defer recheck.Stop()
+	statements := a.sess.Statements()
+	for {
+		select {
+		case st, ok := <-statements:
+			if !ok {
+				return
+			}
+			a.mu.Lock()
+			a.last = st.Statement
+			close(a.statedC)
+			a.statedC = make(chan struct{})
+			a.mu.Unlock()
+		case <-recheck.C:
+			if a.localMeter == nil {
+				continue
+			}
+		}
 		a.mu.Lock()
-		a.last = st.Statement
 		counted := int64(-1)
 		if a.localMeter != nil {
 			counted = int64(a.counted())
 		}
-		target := a.payer.Payable(st.Owed, counted)
+		target := a.payer.Payable(a.last.Owed, counted)
 		pm, err := a.payer.Pay(target, false)
-		close(a.statedC)
-		a.statedC = make(chan struct{})
 		a.mu.Unlock()
 		if err == nil {
 			err = a.send(ctx, pm)

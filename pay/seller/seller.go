@@ -79,6 +79,7 @@ type Seller struct {
 	byUser map[string]*channel
 	dirty  map[*channel]struct{}
 	kick   chan struct{} // wakes the persister
+	usage  chan struct{} // signalled when a channel's usage grew or it paused
 }
 
 type channel struct {
@@ -108,6 +109,7 @@ func New(cfg Config, store *Store) *Seller {
 		byUser: map[string]*channel{},
 		dirty:  map[*channel]struct{}{},
 		kick:   make(chan struct{}, 1),
+		usage:  make(chan struct{}, 1),
 	}
 }
 
@@ -215,7 +217,8 @@ func (s *Seller) Acquire(ctx context.Context, b *meter.Buyer, want int64) (int64
 		now := time.Now()
 		if c.pausedSince.IsZero() {
 			c.pausedSince = now
-			s.log.Info("buyer paused: credit window used up", "channel", c.ID, "paid", c.best.Value().Format(s.cfg.Asset))
+			s.signalUsage() // the buyer needs a statement to pay for
+			s.log.Debug("buyer paused: credit window used up", "channel", c.ID, "paid", c.best.Value().Format(s.cfg.Asset))
 		}
 		remaining := s.cfg.Grace - now.Sub(c.pausedSince)
 		if remaining <= 0 {
@@ -268,8 +271,22 @@ func (s *Seller) Release(b *meter.Buyer, granted, used int64) {
 		return
 	}
 	c.outstanding -= granted
+	if used > 0 {
+		s.signalUsage()
+	}
 	if used < granted {
 		s.changedLocked(c) // returned credit may unblock another relay
+	}
+}
+
+// UsageChanged is signalled (coalesced) whenever a channel relayed bytes
+// or paused, so statements go out as soon as they are due.
+func (s *Seller) UsageChanged() <-chan struct{} { return s.usage }
+
+func (s *Seller) signalUsage() {
+	select {
+	case s.usage <- struct{}{}:
+	default:
 	}
 }
 
@@ -295,6 +312,14 @@ func (s *Seller) owedLocked(c *channel) (up, down uint64, owed pay.Amount) {
 	}
 	u := c.meter.Usage()
 	return u.BytesUp, u.BytesDown, pay.OwedForBytes(u.BytesUp+u.BytesDown, s.cfg.PricePerGiB)
+}
+
+// Paused reports whether the channel's relays wait for payment.
+func (s *Seller) Paused(ch pay.ChannelID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.chans[BuyerID(ch)]
+	return c != nil && !c.pausedSince.IsZero()
 }
 
 // Usage is what a statement reports for a channel.
