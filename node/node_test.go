@@ -16,6 +16,8 @@ import (
 
 	"go.uber.org/goleak"
 	xproxy "golang.org/x/net/proxy"
+
+	"github.com/x402/x402/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -102,13 +104,7 @@ func fetchStatus(t *testing.T, admin string) Status {
 
 func waitActiveZero(t *testing.T, n *Node, buyer string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Meter().Buyer(buyer).Usage().ActiveConns != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("connections never ended")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testenv.Eventually(t, "connections to end", func() bool { return n.Meter().Buyer(buyer).Usage().ActiveConns == 0 })
 }
 
 func TestStatusAPIAndMeterPersistAcrossRestart(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/x402/x402/internal/testenv"
 	"github.com/x402/x402/meter"
 	"github.com/x402/x402/proxy/egress"
 )
@@ -144,13 +145,7 @@ func listenLoopback(t testing.TB) net.Listener {
 // waitFor polls cond until it holds, failing the test after 10 seconds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, cond)
 }
 
 // countingTarget is a TCP server on loopback that records exactly how many

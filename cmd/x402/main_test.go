@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/x402/x402/internal/testenv"
 	"github.com/x402/x402/node"
@@ -271,15 +270,8 @@ func startNode(t *testing.T, cfgPath string) (*exec.Cmd, func() string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "node started") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("node did not start:\n%s", logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	testenv.Eventually(t, "the node to start", func() bool { return strings.Contains(logs.String(), "node started") })
 	return cmd, logs.String
 }
 

@@ -34,7 +34,10 @@ type AgentConfig struct {
 	// forwards to the seller with the channel's credentials and counts the
 	// bytes, so the agent never pays for more than it counted.
 	ListenSOCKS5, ListenHTTP string
-	Logger                   *slog.Logger
+	// ClaimWait is how long Close waits for the seller to claim the final
+	// payment before starting the close on the ledger. Default 5s.
+	ClaimWait time.Duration
+	Logger    *slog.Logger
 }
 
 // Agent is a running buyer: a channel, its payment session, and optionally
@@ -308,9 +311,13 @@ func (a *Agent) awaitFinalStatement(ctx context.Context, patience time.Duration)
 	}
 }
 
-// awaitClaim waits (up to 5s) for the seller to claim paid.
+// awaitClaim waits (up to ClaimWait) for the seller to claim paid.
 func (a *Agent) awaitClaim(ctx context.Context, paid pay.Amount) (ledger.ChannelState, error) {
-	deadline := time.Now().Add(5 * time.Second)
+	wait := a.cfg.ClaimWait
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	deadline := time.Now().Add(wait)
 	for {
 		st, err := a.cfg.Ledger.Channel(ctx, a.channel)
 		if err != nil {
