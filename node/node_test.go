@@ -22,7 +22,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func testConfig(t *testing.T, allow ...string) Config {
+func testConfig(t testing.TB, allow ...string) Config {
 	cfg := DefaultConfig()
 	cfg.Node.StateDir = filepath.Join(t.TempDir(), "state")
 	cfg.Proxy.SOCKS5Listen = "127.0.0.1:0"

@@ -26,7 +26,7 @@ type party struct {
 	acc pay.Account
 }
 
-func newParty(t *testing.T) party {
+func newParty(t testing.TB) party {
 	k, err := keys.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +45,11 @@ const buyerFunds = 10 * pay.Nano
 
 func startPaidNet(t *testing.T, grace time.Duration) *paidNet {
 	t.Helper()
+	return startPaidNetTB(t, grace, 64<<10)
+}
+
+func startPaidNetTB(t testing.TB, grace time.Duration, window uint64) *paidNet {
+	t.Helper()
 	pn := &paidNet{seller: newParty(t), buyer: newParty(t), fee: newParty(t), issuer: newParty(t)}
 	g := ledger.Genesis{
 		Chain: "x402-test", FeePPM: 10, FeeAccount: pn.fee.acc, Issuer: pn.issuer.acc,
@@ -59,7 +64,7 @@ func startPaidNet(t *testing.T, grace time.Duration) *paidNet {
 	pn.ledger = ledger.NewSequencer(l, time.Now)
 	pn.origin = bytesOrigin(t)
 	cfg := testConfig(t, pn.origin)
-	cfg.Payments = PaymentsSection{Listen: "127.0.0.1:0", Asset: "USD", PricePerGiB: "0.50", CreditWindow: 64 << 10, Grace: Duration{grace}, ClaimThreshold: "0.001", StatementEvery: 16 << 10}
+	cfg.Payments = PaymentsSection{Listen: "127.0.0.1:0", Asset: "USD", PricePerGiB: "0.50", CreditWindow: window, Grace: Duration{grace}, ClaimThreshold: "0.001", StatementEvery: 16 << 10}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +72,16 @@ func startPaidNet(t *testing.T, grace time.Duration) *paidNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stopNode(t, pn.node) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pn.node.Shutdown(ctx)
+	})
 	return pn
 }
 
 // bytesOrigin serves N deterministic bytes at /bytes/N.
-func bytesOrigin(t *testing.T) string {
+func bytesOrigin(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
