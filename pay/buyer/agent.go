@@ -200,7 +200,7 @@ func (a *Agent) payLoop() {
 func (a *Agent) send(ctx context.Context, pm Payment) error {
 	switch {
 	case pm.Voucher != nil:
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, a.ackTimeout())
 		defer cancel()
 		_, err := a.sess.SendVoucher(ctx, *pm.Voucher)
 		return err
@@ -208,6 +208,17 @@ func (a *Agent) send(ctx context.Context, pm Payment) error {
 		return a.sess.SendTick(pm.VoucherSeq, pm.TickIndex, pm.Preimage)
 	}
 	return nil
+}
+
+// ackTimeout bounds the wait for a voucher's acknowledgement: long while
+// the session is healthy, short once it has ended.
+func (a *Agent) ackTimeout() time.Duration {
+	select {
+	case <-a.sess.Done():
+		return 0
+	default:
+		return 5 * time.Second
+	}
 }
 
 // Settlement is how a channel ended.
@@ -238,7 +249,9 @@ func (a *Agent) Close(ctx context.Context) (Settlement, error) {
 	pm, err := a.payer.Pay(target, true)
 	a.mu.Unlock()
 	if err == nil {
-		err = a.send(ctx, pm)
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second) // the seller may be gone
+		err = a.send(sctx, pm)
+		cancel()
 	}
 	if err != nil {
 		a.log.Warn("final payment failed", "err", err)
