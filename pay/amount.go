@@ -91,16 +91,16 @@ func ParseAmount(s string) (Amount, error) {
 // ParseAssetAmount parses "0.0001 USD" or "0.0001USD".
 func ParseAssetAmount(s string) (Amount, Asset, error) {
 	s = strings.TrimSpace(s)
-	i := strings.LastIndexFunc(s, func(r rune) bool { return r >= '0' && r <= '9' || r == '.' })
-	if i < 0 {
-		return 0, "", fmt.Errorf("amount %q: missing number", s)
+	for _, asset := range []Asset{X402, USD} {
+		if num, ok := strings.CutSuffix(s, string(asset)); ok {
+			a, err := ParseAmount(num)
+			if err != nil {
+				return 0, "", err
+			}
+			return a, asset, nil
+		}
 	}
-	asset := Asset(strings.TrimSpace(s[i+1:]))
-	if !asset.Valid() {
-		return 0, "", fmt.Errorf("amount %q: asset must be %s or %s", s, USD, X402)
-	}
-	a, err := ParseAmount(s[:i+1])
-	return a, asset, err
+	return 0, "", fmt.Errorf("amount %q: asset must be %s or %s", s, USD, X402)
 }
 
 func allDigits(s string) bool {

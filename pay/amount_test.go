@@ -29,6 +29,14 @@ func TestAmountParseFormat(t *testing.T) {
 	if err != nil || a != Nano/2 || asset != USD {
 		t.Errorf("ParseAssetAmount = %d %s %v", a, asset, err)
 	}
+	if a, asset, err := ParseAssetAmount("7 X402"); err != nil || a != 7*Nano || asset != X402 {
+		t.Errorf("ParseAssetAmount(7 X402) = %d %s %v", a, asset, err)
+	}
+	for _, bad := range []string{"0.5 EUR", "USD", "1.2.3 USD", "-1 USD"} {
+		if _, _, err := ParseAssetAmount(bad); err == nil {
+			t.Errorf("ParseAssetAmount(%q) accepted", bad)
+		}
+	}
 	if _, _, err := ParseAssetAmount("0.5 EUR"); err == nil {
 		t.Error("unknown asset accepted")
 	}

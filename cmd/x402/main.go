@@ -32,6 +32,10 @@ func commands() []command {
 		{"status", "show what a running node reports", runStatus},
 		{"demo", "run a whole local network on loopback, end to end", runDemo},
 		{"sim", "read the SIM card's identity (sim info)", runSim},
+		{"ledger", "create and serve a single-node development ledger", runLedger},
+		{"wallet", "create a wallet key, show balances, use the faucet", runWallet},
+		{"channel", "open, list and close payment channels", runChannel},
+		{"buy", "buy bandwidth from a seller, paying per byte until SIGINT", runBuy},
 	}
 }
 

@@ -298,27 +298,34 @@ func isTooEarly(err error) bool {
 	return errors.Is(err, ledger.ErrRejected) && strings.Contains(err.Error(), "challenge period runs until")
 }
 
+// awaitFinalStatement waits until a statement covers every byte the local
+// endpoint counted, or the seller's statements have settled (none for a
+// while: the seller sends one at least every 50ms while usage grows), or
+// patience runs out.
 func (a *Agent) awaitFinalStatement(ctx context.Context, patience time.Duration) session.Statement {
 	deadline := time.NewTimer(patience)
 	defer deadline.Stop()
+	const settled = 200 * time.Millisecond
+	quiet := time.NewTimer(settled)
+	defer quiet.Stop()
 	for {
 		a.mu.Lock()
 		last, wait := a.last, a.statedC
 		counted := a.counted()
 		a.mu.Unlock()
-		if a.localMeter != nil && last.BytesUp+last.BytesDown >= counted {
+		if a.localMeter == nil || last.BytesUp+last.BytesDown >= counted {
 			return last
 		}
 		select {
 		case <-wait:
+			quiet.Reset(settled)
+		case <-quiet.C:
+			return last
 		case <-deadline.C:
 			return last
 		case <-ctx.Done():
 			return last
 		case <-a.sess.Done():
-			return last
-		}
-		if a.localMeter == nil {
 			return last
 		}
 	}

@@ -100,9 +100,15 @@ func (p *Payer) Payable(owed pay.Amount, counted int64) pay.Amount {
 // Pay returns what to send so that the seller holds at least target
 // (rounded down to a whole tick when ticks can carry it), or exact with a
 // new voucher when exact is true (the final payment).
+//
+// Ticks travel as unacknowledged datagrams and may be lost, so an exact
+// payment always signs a fresh voucher for everything when ticks were sent.
 func (p *Payer) Pay(target pay.Amount, exact bool) (Payment, error) {
 	paid := p.Paid()
-	if target <= paid {
+	if exact && p.ticks > 0 && target < paid {
+		target = paid
+	}
+	if target < paid || target == paid && !(exact && p.ticks > 0) {
 		return Payment{}, nil
 	}
 	if !exact && p.voucher.Chain != nil && target >= p.voucher.Cumulative {

@@ -86,6 +86,8 @@ func (s *Seller) Run(ctx context.Context) error {
 
 // persist writes every dirty channel's best payment, then marks it durable.
 func (s *Seller) persist() error {
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
 	s.mu.Lock()
 	batch := make(map[*channel]Best, len(s.dirty))
 	for c := range s.dirty {

@@ -79,7 +79,10 @@ type Seller struct {
 	byUser map[string]*channel
 	dirty  map[*channel]struct{}
 	kick   chan struct{} // wakes the persister
-	usage  chan struct{} // signalled when a channel's usage grew or it paused
+	// persistMu runs one persist at a time, so a caller of persist sees its
+	// own result (a concurrent one may hold the dirty batch it expects).
+	persistMu sync.Mutex
+	usage     chan struct{} // signalled when a channel's usage grew or it paused
 }
 
 type channel struct {

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/x402/x402/internal/testenv"
+	"github.com/x402/x402/pay"
+)
+
+// TestBuyEndToEnd runs the whole money path as separate processes: `x402
+// ledger serve`, a seller `x402 node` selling for money, and `x402 buy`
+// with a local SOCKS5 endpoint that curl downloads through; SIGINT settles
+// the channel and the settlement must match the ledger to the nano-unit.
+func TestBuyEndToEnd(t *testing.T) {
+	curl := testenv.RequireTool(t, "curl", "curl")
+	env := cleanEnv(t)
+	org := startByteOrigin(t)
+	l := startLedger(t, env)
+
+	nodeDir := filepath.Join(t.TempDir(), "node")
+	out := mustCLI(t, env, "init", "--dir", nodeDir)
+	m := regexp.MustCompile(`account\s+(x402_\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("init printed no account:\n%s", out)
+	}
+	seller := m[1]
+	admin := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	cfgPath := filepath.Join(nodeDir, "x402.toml")
+	cfg := fmt.Sprintf(`[node]
+key = "node.key"
+state_dir = "state"
+[proxy]
+socks5_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+[egress]
+default_deny = true
+allow = [%q]
+[admin]
+listen = %q
+[payments]
+listen = "127.0.0.1:0"
+ledger = %q
+asset = "USD"
+price_per_gib = "0.50"
+claim_threshold = "0.001"
+`, org, admin, l.url)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodeProc := startProc(t, env, "node", "--config", cfgPath)
+	nodeLogs := nodeProc.stderr.String
+	waitForText(t, nodeProc, "node started", 20*time.Second)
+	st, _, err := fetchStatus(t.Context(), "http://"+admin)
+	if err != nil || st.Listeners.Payments == "" {
+		t.Fatalf("node status: %+v, %v\n%s", st.Listeners, err, nodeLogs())
+	}
+
+	key := filepath.Join(t.TempDir(), "buyer.key")
+	buyer := strings.TrimSpace(mustCLI(t, env, "wallet", "new", "--key", key))
+	mustCLI(t, env, "wallet", "faucet", "--key", key, "--ledger", l.url)
+
+	buy := startProc(t, env, "buy", "--seller", seller+"@"+st.Listeners.Payments, "--deposit", "1 USD",
+		"--max-price", "0.50 USD", "--challenge", "1s", "--listen", "127.0.0.1:0", "--listen-http", "127.0.0.1:0",
+		"--key", key, "--ledger", l.url, "--json")
+	var ep buyEndpoints
+	if line := buy.line(t, 30*time.Second); json.Unmarshal([]byte(line), &ep) != nil {
+		t.Fatalf("first line of buy --json is not the endpoints: %q\nstderr: %s\nnode: %s", line, buy.stderr.String(), nodeLogs())
+	}
+	if !strings.HasPrefix(ep.SOCKS5, "socks5h://x402:") || !strings.HasPrefix(ep.HTTP, "http://x402:") ||
+		!strings.HasPrefix(ep.SellerSOCKS5, "socks5h://") || ep.SellerSOCKS5 == ep.SOCKS5 || len(ep.Channel) != 64 {
+		t.Fatalf("endpoints: %+v", ep)
+	}
+
+	const size = 4 << 20
+	for _, proxyURL := range []string{ep.SOCKS5, ep.HTTP} {
+		body, err := exec.Command(curl, "-sS", "--fail", "--max-time", "60", "--proxy", proxyURL,
+			fmt.Sprintf("http://%s/bytes/%d", org, size)).Output()
+		if err != nil || len(body) != size {
+			t.Fatalf("curl via %s: %d bytes, %v\nbuy: %s\nnode: %s", proxyURL, len(body), err, buy.stderr.String(), nodeLogs())
+		}
+	}
+	// The seller's own proxy denies what egress does not allow, even to a paying buyer.
+	if err := exec.Command(curl, "-sS", "--fail", "--max-time", "20", "--proxy", ep.SOCKS5, "http://"+admin+"/api/v1/status").Run(); err == nil {
+		t.Fatal("the buyer reached the seller's admin API through the proxy")
+	}
+
+	if err := buy.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var s settlementJSON
+	if line := buy.line(t, 60*time.Second); json.Unmarshal([]byte(line), &s) != nil {
+		t.Fatalf("second line of buy --json is not the settlement: %q\nstderr: %s", line, buy.stderr.String())
+	}
+	if err := buy.cmd.Wait(); err != nil {
+		t.Fatalf("buy did not exit cleanly: %v\nstderr: %s", err, buy.stderr.String())
+	}
+
+	price := pay.Amount(pay.Nano / 2)
+	paid := pay.Amount(s.PaidNano)
+	switch {
+	case s.Error != "" || s.Channel != ep.Channel:
+		t.Fatalf("settlement: %+v", s)
+	case s.BytesBilled < 2*size || s.BytesCounted < 2*size:
+		t.Fatalf("settlement counted %d and billed %d bytes, want at least %d", s.BytesCounted, s.BytesBilled, 2*size)
+	case s.PaidNano != s.SettledNano:
+		t.Fatalf("paid %s but settled %s\nbuy: %s\nnode: %s", s.Paid, s.Settled, buy.stderr.String(), nodeLogs())
+	case paid != pay.OwedForBytes(s.BytesBilled, price):
+		t.Fatalf("paid %d nano for %d bytes, want floor(bytes x 0.50 USD / 2^30) = %d", paid, s.BytesBilled, pay.OwedForBytes(s.BytesBilled, price))
+	case s.RefundNano != pay.Nano-s.PaidNano:
+		t.Fatalf("refund %s of 1 USD after paying %s", s.Refund, s.Paid)
+	case s.Paid != paid.Format(pay.USD) || s.Refund != pay.Amount(s.RefundNano).Format(pay.USD):
+		t.Fatalf("settlement strings disagree with nano fields: %+v", s)
+	}
+	sellerGot := balanceOf(t, env, l.url, seller, "USD")
+	feeGot := balanceOf(t, env, l.url, l.init.FeeAccount, "USD")
+	// Each claim pays its own fee, rounded down, so the fees sum to at most
+	// the fee of the total.
+	if sellerGot+feeGot != s.PaidNano || feeGot > uint64(pay.FeeFor(paid, 10)) {
+		t.Fatalf("seller %d + fee %d nano, want paid %d (fee at most %d)", sellerGot, feeGot, s.PaidNano, pay.FeeFor(paid, 10))
+	}
+	if got := balanceOf(t, env, l.url, buyer, "USD"); got != 100*pay.Nano-s.PaidNano {
+		t.Fatalf("buyer balance %d nano, want 100 USD - paid %d", got, s.PaidNano)
+	}
+	var list []channelJSON
+	mustJSON(t, &list, env, "channel", "list", "--key", key, "--ledger", l.url, "--json")
+	if len(list) != 1 || list[0].Channel != ep.Channel || list[0].Status != "settled" || list[0].ClaimedNano != s.PaidNano {
+		t.Fatalf("channel list after buy: %+v", list)
+	}
+}
