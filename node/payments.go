@@ -35,7 +35,11 @@ type payments struct {
 	live map[pay.ChannelID]*liveSession
 }
 
+// liveSession is a channel with a payment session: a buyer's newer session
+// replaces its older one, so the count of open sessions decides when the
+// channel stops getting statements.
 type liveSession struct {
+	sessions int
 	seq      uint64
 	reported seller.Usage
 }
@@ -172,7 +176,12 @@ func (p *payments) Open(ctx context.Context, buyer pay.Account, ch pay.ChannelID
 	w := p.welcome
 	w.User, w.Password = terms.User, terms.Password
 	p.mu.Lock()
-	p.live[ch] = &liveSession{}
+	ls := p.live[ch]
+	if ls == nil {
+		ls = &liveSession{}
+		p.live[ch] = ls
+	}
+	ls.sessions++
 	p.mu.Unlock()
 	p.n.log.Info("buyer admitted", "channel", ch, "buyer", buyer, "deposit", st.Deposit.Format(st.Asset))
 	return w, nil
@@ -191,7 +200,11 @@ func (p *payments) Tick(ch pay.ChannelID, seq uint64, ticks uint32, preimage [32
 // Closed implements session.SellerHandler: everything paid is claimed.
 func (p *payments) Closed(ch pay.ChannelID, err error) {
 	p.mu.Lock()
-	delete(p.live, ch)
+	if ls := p.live[ch]; ls != nil {
+		if ls.sessions--; ls.sessions <= 0 {
+			delete(p.live, ch)
+		}
+	}
 	p.mu.Unlock()
 	p.n.log.Info("payment session ended", "channel", ch, "err", err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -216,30 +229,36 @@ func (p *payments) statements(ctx context.Context) {
 		case <-t.C:
 			flush = true
 		}
-		p.mu.Lock()
-		for ch, ls := range p.live {
-			p.sendStatementLocked(ch, ls, flush)
+		for _, st := range p.dueStatements(flush) {
+			// Sent outside p.mu: a send may wait on the session's stream.
+			if err := p.server.SendStatement(st.Channel, st); err != nil {
+				p.n.log.Debug("statement not sent", "channel", st.Channel, "err", err)
+			}
 		}
-		p.mu.Unlock()
 	}
 }
 
-func (p *payments) sendStatementLocked(ch pay.ChannelID, ls *liveSession, flush bool) {
-	u, err := p.seller.Usage(ch)
-	if err != nil || u == ls.reported {
-		return
+// dueStatements returns the statements to send now: for each live channel
+// whose usage grew by statement_every bytes, or that paused, or (flush) grew
+// at all.
+func (p *payments) dueStatements(flush bool) []session.Statement {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var due []session.Statement
+	for ch, ls := range p.live {
+		u, err := p.seller.Usage(ch)
+		if err != nil || u == ls.reported {
+			continue
+		}
+		grown := (u.BytesUp + u.BytesDown) - (ls.reported.BytesUp + ls.reported.BytesDown)
+		if grown < p.every && !flush && !p.seller.Paused(ch) {
+			continue
+		}
+		ls.seq++
+		ls.reported = u
+		due = append(due, session.Statement{Channel: ch, Seq: ls.seq, BytesUp: u.BytesUp, BytesDown: u.BytesDown, Owed: u.Owed})
 	}
-	grown := (u.BytesUp + u.BytesDown) - (ls.reported.BytesUp + ls.reported.BytesDown)
-	if grown < p.every && !flush && !p.seller.Paused(ch) {
-		return
-	}
-	ls.seq++
-	st := session.Statement{Channel: ch, Seq: ls.seq, BytesUp: u.BytesUp, BytesDown: u.BytesDown, Owed: u.Owed}
-	if err := p.server.SendStatement(ch, st); err != nil {
-		p.n.log.Debug("statement not sent", "channel", ch, "err", err)
-		return
-	}
-	ls.reported = u
+	return due
 }
 
 // close stops the session server and claims everything, then closes the
