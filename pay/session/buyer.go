@@ -20,6 +20,7 @@ const statementBuffer = 16
 
 // BuyerSession is the buyer's end of a payment session.
 type BuyerSession struct {
+	ep      *endpoint // the session's own socket and transport
 	conn    *quic.Conn
 	ctl     *control
 	domain  pay.Domain
@@ -33,10 +34,10 @@ type BuyerSession struct {
 	closeAck   chan struct{}        // closed by the reader on the seller's Close
 	done       chan struct{}        // closed by the reader when the session ends
 
-	sendMu sync.Mutex // orders vouchers with their pending entries
+	sendMu sync.Mutex // orders requests with their pending entries
 
 	mu       sync.Mutex
-	pending  []pendingVoucher
+	pending  []pendingRequest
 	closing  bool
 	finished bool
 	err      error
@@ -45,15 +46,27 @@ type BuyerSession struct {
 	closeErr  error
 }
 
-// pendingVoucher awaits the seller's answer to voucher seq.
-type pendingVoucher struct {
-	seq uint64
-	res chan voucherResult
+// pendingRequest awaits the seller's answer to a request: a voucher or a
+// cooperative close request. The seller answers requests in order.
+type pendingRequest struct {
+	kind frameType // typeVoucher or typeCoopCloseRequest
+	seq  uint64    // the voucher's seq
+	res  chan requestResult
 }
 
-type voucherResult struct {
-	ack VoucherAck
-	err error
+// String names the request.
+func (p pendingRequest) String() string {
+	if p.kind == typeCoopCloseRequest {
+		return fmt.Sprintf("coop close at voucher seq %d", p.seq)
+	}
+	return fmt.Sprintf("voucher seq %d", p.seq)
+}
+
+// requestResult is the seller's answer to a request.
+type requestResult struct {
+	ack VoucherAck                  // a voucher's acknowledgement
+	sig [ed25519.SignatureSize]byte // the seller's consent to a coop close
+	err error                       // the seller's refusal, or why no answer came
 }
 
 // Dial opens a payment session for channel ch with the seller at addr
@@ -66,11 +79,12 @@ func Dial(ctx context.Context, addr string, seller pay.Account, key ed25519.Priv
 	if err != nil {
 		return nil, fmt.Errorf("dial seller: %w", err)
 	}
-	conn, err := quic.DialAddr(ctx, addr, tlsConf, quicConfig(false))
+	conn, ep, err := dialQUIC(ctx, addr, tlsConf, quicConfig(false))
 	if err != nil {
 		return nil, fmt.Errorf("dial seller %s at %s: %w", seller, addr, err)
 	}
 	b := &BuyerSession{
+		ep:   ep,
 		conn: conn, domain: d, seller: seller, ch: ch,
 		log:        orDiscard(log).With("component", "pay/session", "seller", seller.String(), "channel", ch.String()),
 		statements: make(chan SignedStatement, statementBuffer),
@@ -83,6 +97,7 @@ func Dial(ctx context.Context, addr string, seller pay.Account, key ed25519.Priv
 		} else {
 			_ = conn.CloseWithError(quic.ApplicationErrorCode(CodeNone), "")
 		}
+		b.closeTransport()
 		return nil, fmt.Errorf("session with %s for channel %s: %w", seller, ch, err)
 	}
 	b.log.Info("session open", "session", b.session)
@@ -150,32 +165,66 @@ func (b *BuyerSession) SendVoucher(ctx context.Context, v pay.SignedVoucher) (Vo
 	if v.Channel != b.ch {
 		return VoucherAck{}, fmt.Errorf("send voucher: channel %s on the session of channel %s", v.Channel, b.ch)
 	}
-	res := make(chan voucherResult, 1)
+	r, err := b.request(ctx, "send", pendingRequest{kind: typeVoucher, seq: v.Seq}, voucherFrame{v})
+	if err != nil {
+		return VoucherAck{}, err
+	}
+	return r.ack, r.err
+}
+
+// RequestCoopClose asks the seller to co-sign an immediate close of the
+// session's channel on the ledger at final, the buyer's final voucher, and
+// waits for the seller's answer: its signature on the close, or its refusal
+// as an *Error with CodeCoopRefused in the chain (the session goes on). The
+// session does not check the signature: the caller builds the close and
+// verifies it. A seller that predates cooperative close ends the session
+// with CodeProtocol (unknown frame type).
+func (b *BuyerSession) RequestCoopClose(ctx context.Context, final pay.SignedVoucher) ([ed25519.SignatureSize]byte, error) {
+	if final.Channel != b.ch {
+		return [ed25519.SignatureSize]byte{}, fmt.Errorf("request coop close: final voucher for channel %s on the session of channel %s", final.Channel, b.ch)
+	}
+	return b.requestCoopClose(ctx, final)
+}
+
+// requestCoopClose is RequestCoopClose without the channel check.
+func (b *BuyerSession) requestCoopClose(ctx context.Context, final pay.SignedVoucher) ([ed25519.SignatureSize]byte, error) {
+	p := pendingRequest{kind: typeCoopCloseRequest, seq: final.Seq}
+	r, err := b.request(ctx, "request", p, coopCloseRequest{Final: final})
+	if err != nil {
+		return [ed25519.SignatureSize]byte{}, err
+	}
+	return r.sig, r.err
+}
+
+// request sends f, the request p describes, and waits for the seller's
+// answer; verb prefixes the errors of the request itself.
+func (b *BuyerSession) request(ctx context.Context, verb string, p pendingRequest, f frame) (requestResult, error) {
+	p.res = make(chan requestResult, 1)
 	b.sendMu.Lock()
 	b.mu.Lock()
 	if b.finished {
 		b.mu.Unlock()
 		b.sendMu.Unlock()
-		return VoucherAck{}, fmt.Errorf("send voucher seq %d: %w", v.Seq, b.endErr())
+		return requestResult{}, fmt.Errorf("%s %s: %w", verb, p, b.endErr())
 	}
-	b.pending = append(b.pending, pendingVoucher{seq: v.Seq, res: res})
+	b.pending = append(b.pending, p)
 	b.mu.Unlock()
-	err := b.ctl.write(voucherFrame{v})
+	err := b.ctl.write(f)
 	b.sendMu.Unlock()
 	if err != nil {
-		return VoucherAck{}, fmt.Errorf("send voucher seq %d: %w", v.Seq, err)
+		return requestResult{}, fmt.Errorf("%s %s: %w", verb, p, err)
 	}
 	select {
-	case r := <-res:
-		return r.ack, r.err
+	case r := <-p.res:
+		return r, nil
 	case <-ctx.Done():
-		return VoucherAck{}, fmt.Errorf("send voucher seq %d: %w", v.Seq, ctx.Err())
+		return requestResult{}, fmt.Errorf("%s %s: %w", verb, p, ctx.Err())
 	case <-b.done:
 		select {
-		case r := <-res:
-			return r.ack, r.err
+		case r := <-p.res:
+			return r, nil
 		default:
-			return VoucherAck{}, fmt.Errorf("send voucher seq %d: %w", v.Seq, b.endErr())
+			return requestResult{}, fmt.Errorf("%s %s: %w", verb, p, b.endErr())
 		}
 	}
 }
@@ -246,3 +295,6 @@ func (b *BuyerSession) endErr() error {
 
 // errSellerClosed ends a session the seller closed without being asked.
 var errSellerClosed = errors.New("seller closed the session")
+
+// closeTransport stops the session's QUIC transport and closes its socket.
+func (b *BuyerSession) closeTransport() { b.ep.close() }

@@ -35,9 +35,10 @@ func (b *BuyerSession) readLoop() {
 	b.pending = nil
 	b.mu.Unlock()
 	for _, p := range pending {
-		p.res <- voucherResult{err: fmt.Errorf("voucher seq %d: %w", p.seq, b.endErr())}
+		p.res <- requestResult{err: fmt.Errorf("%s: %w", p, b.endErr())}
 	}
 	close(b.statements)
+	b.closeTransport()
 	close(b.done)
 }
 
@@ -59,14 +60,24 @@ func (b *BuyerSession) serveFrames() error {
 				return err
 			}
 		case VoucherAck:
-			if err := b.answer(f.Seq, true, voucherResult{ack: f}); err != nil {
+			if err := b.answer(typeVoucher, "voucher ack", requestResult{ack: f}); err != nil {
+				return err
+			}
+		case coopCloseConsent:
+			if err := b.answer(typeCoopCloseRequest, "coop close consent", requestResult{sig: f.SellerSig}); err != nil {
 				return err
 			}
 		case *Error:
-			if f.Code != CodeVoucherRejected {
+			var err error
+			switch f.Code {
+			case CodeVoucherRejected:
+				err = b.answer(typeVoucher, "voucher rejection", requestResult{err: f})
+			case CodeCoopRefused:
+				err = b.answer(typeCoopCloseRequest, "coop close refusal", requestResult{err: f})
+			default:
 				return fmt.Errorf("seller ended the session: %w", f)
 			}
-			if err := b.answer(0, false, voucherResult{err: f}); err != nil {
+			if err != nil {
 				return err
 			}
 		case closeFrame:
@@ -113,19 +124,30 @@ func (b *BuyerSession) onStatement(st SignedStatement, lastSeq *uint64) error {
 	}
 }
 
-// answer hands the seller's answer to the oldest pending voucher.
-func (b *BuyerSession) answer(seq uint64, isAck bool, r voucherResult) error {
+// answer hands the seller's answer r (named what) to the oldest pending
+// request, which must be of kind: the seller answers requests in order.
+func (b *BuyerSession) answer(kind frameType, what string, r requestResult) error {
 	b.mu.Lock()
 	if len(b.pending) == 0 {
 		b.mu.Unlock()
-		return withCode(CodeProtocol, errors.New("voucher answer without a pending voucher"))
+		return withCode(CodeProtocol, fmt.Errorf("%s without a pending request", what))
 	}
 	p := b.pending[0]
 	b.pending = b.pending[1:]
 	b.mu.Unlock()
-	if isAck && p.seq != seq {
-		p.res <- voucherResult{err: fmt.Errorf("seller acknowledged voucher seq %d, want %d", seq, p.seq)}
-		return withCode(CodeProtocol, fmt.Errorf("voucher ack for seq %d, want %d", seq, p.seq))
+	var wrong error
+	switch {
+	case p.kind != kind:
+		wrong = fmt.Errorf("%s answers the pending %s", what, p)
+	case kind == typeVoucher && r.err == nil && r.ack.Seq != p.seq:
+		wrong = fmt.Errorf("voucher ack for seq %d, want %d", r.ack.Seq, p.seq)
+	}
+	if wrong != nil {
+		p.res <- requestResult{err: fmt.Errorf("%s: seller answered out of order: %w", p, wrong)}
+		return withCode(CodeProtocol, wrong)
+	}
+	if p.kind == typeCoopCloseRequest && r.err != nil {
+		r.err = fmt.Errorf("%s: %w", p, r.err)
 	}
 	p.res <- r
 	return nil

@@ -23,6 +23,7 @@ const (
 	CodeShutdown        Code = 6 // the seller is shutting down
 	CodeSuperseded      Code = 7 // a newer session took over the channel
 	CodeBadStatement    Code = 8 // the buyer refused a statement (bad signature or order)
+	CodeCoopRefused     Code = 9 // the seller refused a cooperative close; the session goes on
 )
 
 // String names the code.
@@ -46,13 +47,16 @@ func (c Code) String() string {
 		return "superseded"
 	case CodeBadStatement:
 		return "bad statement"
+	case CodeCoopRefused:
+		return "coop close refused"
 	default:
 		return fmt.Sprintf("code %d", uint32(c))
 	}
 }
 
 // Error is the Error frame: the peer's reason for refusing a request or
-// ending the session. Only CodeVoucherRejected leaves the session open.
+// ending the session. Only CodeVoucherRejected and CodeCoopRefused, the
+// answers to one request, leave the session open.
 // A SellerHandler may return an *Error to choose the code the buyer sees.
 type Error struct {
 	Code    Code
@@ -86,6 +90,16 @@ func errorFor(code Code, err error) *Error {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return &Error{Code: pe.Code, Message: truncate(pe.Message)}
+	}
+	return &Error{Code: code, Message: truncate(err.Error())}
+}
+
+// refusal is the non-fatal Error frame answering one request: err's message
+// (an *Error's own message) with code, whatever code an *Error in err has.
+func refusal(code Code, err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return &Error{Code: code, Message: truncate(pe.Message)}
 	}
 	return &Error{Code: code, Message: truncate(err.Error())}
 }

@@ -16,7 +16,9 @@ const MaxFrameSize = 16 << 10
 // frameType is the first byte of a frame.
 type frameType uint8
 
-// The frame types of protocol version 1.
+// The frame types of protocol version 1. The cooperative close frames came
+// later within version 1: a seller that predates them rejects the request as
+// an unknown frame type, and a seller never sends them unasked.
 const (
 	typeHello      frameType = 1 // buyer -> seller, first frame
 	typeWelcome    frameType = 2 // seller -> buyer, answers Hello
@@ -25,6 +27,9 @@ const (
 	typeVoucher    frameType = 5 // buyer -> seller
 	typeVoucherAck frameType = 6 // seller -> buyer
 	typeClose      frameType = 7 // buyer -> seller, and the seller's answer
+
+	typeCoopCloseRequest frameType = 8 // buyer -> seller
+	typeCoopCloseConsent frameType = 9 // seller -> buyer, answers a coop close request
 )
 
 // String names the frame type.
@@ -44,6 +49,10 @@ func (t frameType) String() string {
 		return "voucher ack"
 	case typeClose:
 		return "close"
+	case typeCoopCloseRequest:
+		return "coop close request"
+	case typeCoopCloseConsent:
+		return "coop close consent"
 	default:
 		return fmt.Sprintf("type %d", uint8(t))
 	}
@@ -129,6 +138,10 @@ func parseFrame(body []byte) (frame, error) {
 		f = decodeVoucherAck(r)
 	case typeClose:
 		f = closeFrame{}
+	case typeCoopCloseRequest:
+		f = decodeCoopCloseRequest(r)
+	case typeCoopCloseConsent:
+		f = decodeCoopCloseConsent(r)
 	default:
 		return nil, fmt.Errorf("%w: unknown frame type %d", ErrMalformed, uint8(t))
 	}

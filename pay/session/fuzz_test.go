@@ -23,6 +23,9 @@ func sampleFrames() []frame {
 		voucherFrame{pay.SignedVoucher{Voucher: pay.Voucher{Channel: pay.ChannelID{0xC4}, Cumulative: 5, Seq: 2, Chain: chain}}},
 		VoucherAck{Seq: 2, Accepted: 5},
 		closeFrame{},
+		coopCloseRequest{pay.SignedVoucher{Voucher: pay.Voucher{Channel: pay.ChannelID{0xC4}, Cumulative: 7, Seq: 3}, Sig: [64]byte{8}}},
+		coopCloseRequest{pay.SignedVoucher{Voucher: pay.Voucher{Channel: pay.ChannelID{0xC4}, Cumulative: 7, Seq: 4, Chain: chain}, Sig: [64]byte{8}}},
+		coopCloseConsent{SellerSig: [64]byte{0xAB, 63: 0xCD}},
 	}
 }
 

@@ -179,6 +179,13 @@ type env struct {
 // handler before the server starts.
 func newEnv(t *testing.T, configure func(*testHandler)) *env {
 	t.Helper()
+	return newEnvWith(t, configure, nil)
+}
+
+// newEnvWith is newEnv with the server's handler built by wrap around the
+// test handler (the test handler itself if wrap is nil).
+func newEnvWith(t *testing.T, configure func(*testHandler), wrap func(*env) SellerHandler) *env {
+	t.Helper()
 	e := &env{ch: pay.ChannelID{0xC4, 0x01}}
 	e.sellerKey, e.seller = newKey(t)
 	e.buyerKey, e.buyer = newKey(t)
@@ -186,7 +193,11 @@ func newEnv(t *testing.T, configure func(*testHandler)) *env {
 	if configure != nil {
 		configure(e.h)
 	}
-	srv, err := Listen("127.0.0.1:0", e.sellerKey, testDomain, e.h, testLog(t))
+	var h SellerHandler = e.h
+	if wrap != nil {
+		h = wrap(e)
+	}
+	srv, err := Listen("127.0.0.1:0", e.sellerKey, testDomain, h, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/ed25519"
 	"fmt"
 
 	"github.com/x402/x402/internal/wire"
@@ -132,3 +133,29 @@ type closeFrame struct{}
 func (closeFrame) frameType() frameType { return typeClose }
 
 func (closeFrame) encode(*wire.Writer) {}
+
+// coopCloseRequest asks the seller to co-sign an immediate close of the
+// channel on the ledger at the buyer's final voucher.
+type coopCloseRequest struct{ Final pay.SignedVoucher }
+
+func (coopCloseRequest) frameType() frameType { return typeCoopCloseRequest }
+
+func (f coopCloseRequest) encode(w *wire.Writer) { f.Final.Encode(w) }
+
+func decodeCoopCloseRequest(r *wire.Reader) coopCloseRequest {
+	return coopCloseRequest{pay.DecodeVoucher(r)}
+}
+
+// coopCloseConsent is the seller's signature on the cooperative close the
+// buyer asked for.
+type coopCloseConsent struct{ SellerSig [ed25519.SignatureSize]byte }
+
+func (coopCloseConsent) frameType() frameType { return typeCoopCloseConsent }
+
+func (f coopCloseConsent) encode(w *wire.Writer) { w.Fixed(f.SellerSig[:]) }
+
+func decodeCoopCloseConsent(r *wire.Reader) coopCloseConsent {
+	var f coopCloseConsent
+	r.Fixed(f.SellerSig[:])
+	return f
+}

@@ -28,7 +28,7 @@ func newRawSeller(t *testing.T) *rawSeller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := quic.ListenAddr("127.0.0.1:0", tlsConf, quicConfig(true))
+	ln, ep, err := listenQUIC("127.0.0.1:0", tlsConf, quicConfig(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,7 @@ func newRawSeller(t *testing.T) *rawSeller {
 	t.Cleanup(func() {
 		_ = ln.Close()
 		<-rs.served
+		ep.close()
 	})
 	return rs
 }

@@ -49,11 +49,11 @@ func rawDial(t *testing.T, e *env) (*quic.Conn, *quic.Stream) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := quic.DialAddr(ctx, e.srv.Addr().String(), tlsConf, quicConfig(false))
+	conn, ep, err := dialQUIC(ctx, e.srv.Addr().String(), tlsConf, quicConfig(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = conn.CloseWithError(0, "") })
+	t.Cleanup(func() { _ = conn.CloseWithError(0, ""); ep.close() })
 	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -167,6 +167,10 @@ func (ss *sellerSession) serveFrames() error {
 			if err := ss.onVoucher(f.SignedVoucher); err != nil {
 				return err
 			}
+		case coopCloseRequest:
+			if err := ss.onCoopClose(f.Final); err != nil {
+				return err
+			}
 		case closeFrame:
 			return errOrderly
 		case *Error:
@@ -182,7 +186,7 @@ func (ss *sellerSession) serveFrames() error {
 func (ss *sellerSession) onVoucher(v pay.SignedVoucher) error {
 	reject := func(err error) error {
 		ss.log.Info("voucher rejected", "channel", ss.ch.String(), "seq", v.Seq, "err", err)
-		return ss.ctl.write(errorFor(CodeVoucherRejected, err))
+		return ss.ctl.write(refusal(CodeVoucherRejected, err))
 	}
 	if v.Channel != ss.ch {
 		return reject(fmt.Errorf("voucher for channel %s on the session of channel %s", v.Channel, ss.ch))
@@ -193,13 +197,52 @@ func (ss *sellerSession) onVoucher(v pay.SignedVoucher) error {
 	accepted, err := ss.srv.h.Voucher(ss.ctx, ss.ch, v)
 	if err != nil {
 		var pe *Error
-		if errors.As(err, &pe) && pe.Code != CodeVoucherRejected && pe.Code != CodeNone {
+		if errors.As(err, &pe) && !refusalCode(pe.Code) {
 			return withCode(pe.Code, err)
 		}
 		return reject(err)
 	}
 	ss.ticks.accept(v.Voucher)
 	return ss.ctl.write(VoucherAck{Seq: v.Seq, Accepted: accepted})
+}
+
+// errNoCoopClose refuses a cooperative close when the handler is no CoopCloser.
+var errNoCoopClose = errors.New("seller does not support cooperative close")
+
+// onCoopClose checks the final voucher's channel and signature as onVoucher
+// does, asks the handler to co-sign the close and answers with its consent
+// or a (non-fatal) refusal.
+func (ss *sellerSession) onCoopClose(final pay.SignedVoucher) error {
+	refuse := func(err error) error {
+		ss.log.Info("coop close refused", "channel", ss.ch.String(), "seq", final.Seq, "err", err)
+		return ss.ctl.write(refusal(CodeCoopRefused, err))
+	}
+	cc, ok := ss.srv.h.(CoopCloser)
+	if !ok {
+		return refuse(errNoCoopClose)
+	}
+	if final.Channel != ss.ch {
+		return refuse(fmt.Errorf("final voucher for channel %s on the session of channel %s", final.Channel, ss.ch))
+	}
+	if err := final.Verify(ss.srv.domain, ss.buyer); err != nil {
+		return refuse(err)
+	}
+	sig, err := cc.CoopClose(ss.ctx, ss.ch, final)
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) && !refusalCode(pe.Code) {
+			return withCode(pe.Code, err)
+		}
+		return refuse(err)
+	}
+	ss.log.Info("coop close consented", "channel", ss.ch.String(), "seq", final.Seq, "cumulative", final.Cumulative)
+	return ss.ctl.write(coopCloseConsent{SellerSig: sig})
+}
+
+// refusalCode reports whether a handler's *Error with code refuses one
+// request rather than ending the session.
+func refusalCode(c Code) bool {
+	return c == CodeNone || c == CodeVoucherRejected || c == CodeCoopRefused
 }
 
 // readDatagrams verifies tick datagrams until the session ends.

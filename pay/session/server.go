@@ -26,9 +26,11 @@ type SellerHandler interface {
 	// Voucher is called with every voucher the buyer sends, after the
 	// session has checked its channel and the buyer's signature; the
 	// handler judges its amount and persists it. A returned error is sent
-	// to the buyer as an Error frame (CodeVoucherRejected unless an *Error
-	// says otherwise; any other code ends the session); nil acknowledges
-	// the voucher with accepted, the amount the seller now holds.
+	// to the buyer as an Error frame with CodeVoucherRejected and the
+	// session goes on, unless it is an *Error with a code other than
+	// CodeNone, CodeVoucherRejected or CodeCoopRefused, which ends the
+	// session with that code; nil acknowledges the voucher with accepted,
+	// the amount the seller now holds.
 	Voucher(ctx context.Context, ch pay.ChannelID, v pay.SignedVoucher) (accepted pay.Amount, err error)
 	// Tick is called for every tick datagram that verifies against the
 	// hash chain of the newest accepted voucher voucherSeq, with the ticks
@@ -47,10 +49,26 @@ type FinalStatementer interface {
 	FinalStatement(ch pay.ChannelID) (st Statement, ok bool)
 }
 
+// CoopCloser may be implemented by a SellerHandler to agree to cooperative
+// closes. CoopClose is called when the buyer asks the seller to co-sign an
+// immediate close of channel ch on the ledger, after the session has checked
+// the final voucher's channel and the buyer's signature (as for Voucher);
+// the handler judges the voucher (typically against what it holds) and
+// returns the seller's signature on the close, which the session sends to
+// the buyer as is. A returned error is sent to the buyer as an Error frame
+// with CodeCoopRefused and the session goes on, unless it is an *Error with
+// a code other than CodeNone, CodeVoucherRejected or CodeCoopRefused, which
+// ends the session with that code. A handler that does not implement
+// CoopCloser refuses every cooperative close.
+type CoopCloser interface {
+	CoopClose(ctx context.Context, ch pay.ChannelID, final pay.SignedVoucher) (sellerSig [64]byte, err error)
+}
+
 // Server is the seller's end: it accepts buyers' sessions on one UDP
 // address. One live session per channel; a newer one supersedes the older.
 type Server struct {
 	ln     *quic.Listener
+	ep     *endpoint
 	key    ed25519.PrivateKey
 	domain pay.Domain
 	h      SellerHandler
@@ -74,13 +92,13 @@ func Listen(addr string, key ed25519.PrivateKey, d pay.Domain, h SellerHandler, 
 	if err != nil {
 		return nil, fmt.Errorf("session listen: %w", err)
 	}
-	ln, err := quic.ListenAddr(addr, tlsConf, quicConfig(true))
+	ln, ep, err := listenQUIC(addr, tlsConf, quicConfig(true))
 	if err != nil {
 		return nil, fmt.Errorf("session listen on %s: %w", addr, err)
 	}
 	log = orDiscard(log)
 	return &Server{
-		ln: ln, key: key, domain: d, h: h,
+		ln: ln, ep: ep, key: key, domain: d, h: h,
 		log:   log.With("component", "pay/session", "seller", pay.AccountOf(key.Public().(ed25519.PublicKey)).String()),
 		conns: map[*sellerSession]struct{}{},
 		live:  map[pay.ChannelID]*sellerSession{},
@@ -204,5 +222,8 @@ func (s *Server) Close() error {
 		}
 	}
 	s.wg.Wait()
+	if first {
+		s.ep.close()
+	}
 	return err
 }
