@@ -197,6 +197,19 @@ func (p *payments) Tick(ch pay.ChannelID, seq uint64, ticks uint32, preimage [32
 	p.seller.AcceptTicks(ch, seq, ticks, preimage)
 }
 
+// CoopClose implements session.CoopCloser: the seller takes the buyer's
+// final voucher, makes it durable and claims it, then co-signs an immediate
+// close of the channel, which the buyer submits to the ledger.
+func (p *payments) CoopClose(ctx context.Context, ch pay.ChannelID, final pay.SignedVoucher) ([64]byte, error) {
+	if _, err := p.seller.AcceptFinal(ch, final); err != nil {
+		return [64]byte{}, err
+	}
+	if err := p.seller.ClaimAll(ctx); err != nil {
+		p.n.log.Warn("claim before cooperative close failed", "channel", ch, "err", err)
+	}
+	return ledger.CoopClose{Voucher: final}.SignSeller(p.domain, p.key).SellerSig, nil
+}
+
 // Closed implements session.SellerHandler: everything paid is claimed.
 func (p *payments) Closed(ch pay.ChannelID, err error) {
 	p.mu.Lock()

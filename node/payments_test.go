@@ -149,6 +149,9 @@ func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
 	if s.BytesCounted != relayed.BytesUp+relayed.BytesDown {
 		t.Errorf("buyer counted %d bytes, seller relayed %d", s.BytesCounted, relayed.BytesUp+relayed.BytesDown)
 	}
+	if !s.Cooperative {
+		t.Error("the channel was not closed cooperatively")
+	}
 	if s.Paid != owed || s.Settled != owed || s.Refund != pay.Nano-owed {
 		t.Fatalf("paid %d, settled %d, refund %d; want %d, %d, %d", s.Paid, s.Settled, s.Refund, owed, owed, pay.Nano-owed)
 	}

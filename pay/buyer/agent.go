@@ -230,11 +230,13 @@ type Settlement struct {
 	Paid         pay.Amount // what the buyer signed over
 	Settled      pay.Amount // what the ledger paid out of the channel
 	Refund       pay.Amount // what came back to the buyer
+	Cooperative  bool       // closed at once with the seller's co-signature
 }
 
-// Close stops the local endpoint, pays the final statement exactly, ends
-// the session, waits for the seller's claim and settles the channel on the
-// ledger (start close, challenge period, finalize).
+// Close stops the local endpoint, pays the final statement exactly and
+// settles the channel: cooperatively (the seller co-signs an immediate
+// close) when it can, otherwise by waiting for the seller's claim and then
+// start close, challenge period, finalize.
 func (a *Agent) Close(ctx context.Context) (Settlement, error) {
 	a.stopLocal()
 	// Wait until the seller's statements cover what was counted (its
@@ -256,21 +258,37 @@ func (a *Agent) Close(ctx context.Context) (Settlement, error) {
 	if err != nil {
 		a.log.Warn("final payment failed", "err", err)
 	}
+	coop, coopErr := a.coopClose(ctx)
 	a.sess.Close()
 	<-a.payDone
 
 	p := a.Progress()
 	s := Settlement{Channel: a.channel, BytesCounted: p.Counted, BytesBilled: p.BytesBilled, Billed: p.Billed, Paid: p.Paid}
+	if coopErr == nil {
+		// The seller co-signed: the channel closes at once.
+		r, err := ledger.SubmitBody(ctx, a.cfg.Ledger, a.domain, a.cfg.Key, coop)
+		if err == nil {
+			s.Refund, s.Cooperative = r.Refund, true
+			st, err := a.cfg.Ledger.Channel(ctx, a.channel)
+			s.Settled = st.Claimed
+			return s, err
+		}
+		a.log.Warn("cooperative close rejected by the ledger; closing unilaterally", "err", err)
+	} else {
+		a.log.Info("no cooperative close; closing unilaterally", "err", coopErr)
+	}
 	st, err := a.awaitClaim(ctx, p.Paid)
 	if err != nil {
 		return s, err
 	}
-	if st.Status != "settled" {
-		if _, err := ledger.SubmitBody(ctx, a.cfg.Ledger, a.domain, a.cfg.Key, ledger.StartClose{Channel: a.channel}); err != nil {
-			return s, fmt.Errorf("buyer: start close: %w", err)
-		}
-		if err := sleepCtx(ctx, st.Challenge); err != nil {
-			return s, err
+	if st.Status != ledger.StatusSettled {
+		if st.Status == ledger.StatusOpen {
+			if _, err := ledger.SubmitBody(ctx, a.cfg.Ledger, a.domain, a.cfg.Key, ledger.StartClose{Channel: a.channel}); err != nil {
+				return s, fmt.Errorf("buyer: start close: %w", err)
+			}
+			if err := sleepCtx(ctx, st.Challenge); err != nil {
+				return s, err
+			}
 		}
 		var r ledger.Receipt
 		for {
@@ -293,7 +311,27 @@ func (a *Agent) Close(ctx context.Context) (Settlement, error) {
 	return s, err
 }
 
-// isTooEarly reports a finalize refused because the challenge period runs.
+// coopClose asks the seller to co-sign an immediate close at the newest
+// voucher (a zero voucher if nothing was paid).
+func (a *Agent) coopClose(ctx context.Context) (ledger.CoopClose, error) {
+	a.mu.Lock()
+	final, ticks, _ := a.payer.Latest()
+	a.mu.Unlock()
+	if ticks > 0 {
+		return ledger.CoopClose{}, errors.New("the newest voucher has unconfirmed ticks")
+	}
+	if final.Seq == 0 {
+		final = pay.Voucher{Channel: a.channel, Seq: 1}.Sign(a.domain, a.cfg.Key)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	sig, err := a.sess.RequestCoopClose(cctx, final)
+	if err != nil {
+		return ledger.CoopClose{}, err
+	}
+	return ledger.CoopClose{Voucher: final, SellerSig: sig}, nil
+}
+
 func isTooEarly(err error) bool {
 	return errors.Is(err, ledger.ErrRejected) && strings.Contains(err.Error(), "challenge period runs until")
 }

@@ -39,6 +39,30 @@ func (s *Seller) AcceptVoucher(ch pay.ChannelID, v pay.SignedVoucher) (pay.Amoun
 	return v.Cumulative, nil
 }
 
+// AcceptFinal takes the buyer's final voucher for a cooperative close: the
+// voucher already held, or a better one. It refuses a final payment that
+// falls short of what the channel owes by more than the credit window the
+// seller extends anyway.
+func (s *Seller) AcceptFinal(ch pay.ChannelID, v pay.SignedVoucher) (pay.Amount, error) {
+	s.mu.Lock()
+	c := s.chans[BuyerID(ch)]
+	if c == nil {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("final voucher for channel %s, which is not admitted", ch)
+	}
+	_, _, owed := s.owedLocked(c)
+	held := c.best.Voucher
+	same := held.Seq == v.Seq && held.Sig == v.Sig && c.best.Ticks == 0
+	s.mu.Unlock()
+	if slack := pay.OwedForBytes(s.cfg.CreditWindow, s.cfg.PricePerGiB); v.Cumulative+slack < owed {
+		return 0, fmt.Errorf("final voucher %s falls short of the %s owed", v.Cumulative.Format(s.cfg.Asset), owed.Format(s.cfg.Asset))
+	}
+	if same {
+		return v.Cumulative, nil
+	}
+	return s.AcceptVoucher(ch, v)
+}
+
 // AcceptTicks records that ticks preimages of voucher seq's chain are
 // proven, preimage being the newest (the session verified the hashing).
 func (s *Seller) AcceptTicks(ch pay.ChannelID, seq uint64, ticks uint32, preimage [32]byte) {
