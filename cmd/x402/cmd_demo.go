@@ -119,9 +119,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		case <-ctx.Done():
 		case err = <-dn.node.Errors():
 		}
-		if _, cerr := settleDemo(dn); cerr != nil && err == nil {
-			err = cerr
+		res, cerr := settleDemo(dn)
+		if cerr != nil {
+			return errors.Join(err, cerr)
 		}
+		res.demoEndpoints = ep
+		if *asJSON {
+			return errors.Join(err, json.NewEncoder(stdout).Encode(res))
+		}
+		printDemo(stdout, res)
 		return err
 	}
 
