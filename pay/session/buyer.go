@@ -11,6 +11,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/x402/x402/internal/quicnet"
 	"github.com/x402/x402/pay"
 )
 
@@ -20,7 +21,7 @@ const statementBuffer = 16
 
 // BuyerSession is the buyer's end of a payment session.
 type BuyerSession struct {
-	ep      *endpoint // the session's own socket and transport
+	ep      *quicnet.Endpoint // the session's own socket and transport
 	conn    *quic.Conn
 	ctl     *control
 	domain  pay.Domain
@@ -79,7 +80,7 @@ func Dial(ctx context.Context, addr string, seller pay.Account, key ed25519.Priv
 	if err != nil {
 		return nil, fmt.Errorf("dial seller: %w", err)
 	}
-	conn, ep, err := dialQUIC(ctx, addr, tlsConf, quicConfig(false))
+	conn, ep, err := quicnet.Dial(ctx, addr, tlsConf, quicConfig(false))
 	if err != nil {
 		return nil, fmt.Errorf("dial seller %s at %s: %w", seller, addr, err)
 	}
@@ -297,4 +298,4 @@ func (b *BuyerSession) endErr() error {
 var errSellerClosed = errors.New("seller closed the session")
 
 // closeTransport stops the session's QUIC transport and closes its socket.
-func (b *BuyerSession) closeTransport() { b.ep.close() }
+func (b *BuyerSession) closeTransport() { b.ep.Close() }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/x402/x402/internal/quicnet"
 )
 
 // Code classifies an Error sent to the peer on the control stream; the same
@@ -75,7 +77,7 @@ var (
 	// ErrFrameTooLarge marks a frame longer than MaxFrameSize.
 	ErrFrameTooLarge = errors.New("frame exceeds the maximum frame size")
 	// ErrPeerMismatch marks a peer certificate that is not the expected account.
-	ErrPeerMismatch = errors.New("peer certificate is not the expected account")
+	ErrPeerMismatch = quicnet.ErrPeerMismatch
 	// ErrNoSession is returned by Server.SendStatement for a channel without a live session.
 	ErrNoSession = errors.New("no live session for channel")
 	// ErrClosed is returned for operations on a session that has ended.

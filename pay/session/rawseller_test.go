@@ -7,6 +7,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/x402/x402/internal/quicnet"
 	"github.com/x402/x402/pay"
 )
 
@@ -28,7 +29,7 @@ func newRawSeller(t *testing.T) *rawSeller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, ep, err := listenQUIC("127.0.0.1:0", tlsConf, quicConfig(true))
+	ln, ep, err := quicnet.Listen("127.0.0.1:0", tlsConf, quicConfig(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func newRawSeller(t *testing.T) *rawSeller {
 	t.Cleanup(func() {
 		_ = ln.Close()
 		<-rs.served
-		ep.close()
+		ep.Close()
 	})
 	return rs
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/x402/x402/internal/quicnet"
 	"github.com/x402/x402/pay"
 )
 
@@ -49,11 +50,11 @@ func rawDial(t *testing.T, e *env) (*quic.Conn, *quic.Stream) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, ep, err := dialQUIC(ctx, e.srv.Addr().String(), tlsConf, quicConfig(false))
+	conn, ep, err := quicnet.Dial(ctx, e.srv.Addr().String(), tlsConf, quicConfig(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = conn.CloseWithError(0, ""); ep.close() })
+	t.Cleanup(func() { _ = conn.CloseWithError(0, ""); ep.Close() })
 	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
 		t.Fatal(err)

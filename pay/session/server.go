@@ -12,6 +12,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/x402/x402/internal/quicnet"
 	"github.com/x402/x402/pay"
 )
 
@@ -68,7 +69,7 @@ type CoopCloser interface {
 // address. One live session per channel; a newer one supersedes the older.
 type Server struct {
 	ln     *quic.Listener
-	ep     *endpoint
+	ep     *quicnet.Endpoint
 	key    ed25519.PrivateKey
 	domain pay.Domain
 	h      SellerHandler
@@ -92,7 +93,7 @@ func Listen(addr string, key ed25519.PrivateKey, d pay.Domain, h SellerHandler, 
 	if err != nil {
 		return nil, fmt.Errorf("session listen: %w", err)
 	}
-	ln, ep, err := listenQUIC(addr, tlsConf, quicConfig(true))
+	ln, ep, err := quicnet.Listen(addr, tlsConf, quicConfig(true))
 	if err != nil {
 		return nil, fmt.Errorf("session listen on %s: %w", addr, err)
 	}
@@ -223,7 +224,7 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	if first {
-		s.ep.close()
+		s.ep.Close()
 	}
 	return err
 }
