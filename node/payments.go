@@ -67,6 +67,20 @@ func (n *Node) startPayments(ctx context.Context, stateDir string) (*payments, e
 	if err != nil {
 		return nil, fmt.Errorf("payments: ledger %s: %w", pc.Ledger, err)
 	}
+	if br, ok := lc.(ledger.BindingReader); ok && g.RequireSIMForSellers {
+		me := pay.AccountOf(n.opts.Key.Public().(ed25519.PublicKey))
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		b, bound, err := br.Binding(bctx, me)
+		cancel()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("payments: ledger %s: read the SIM binding of %s: %w", pc.Ledger, me, err)
+		case !bound:
+			return nil, fmt.Errorf("payments: ledger %q requires SIM-anchored sellers and account %s is not bound to a SIM; register it with: x402 init --dir DIR --register --sim --commitment-key HEX --ledger URL", g.Chain, me)
+		case !b.SIMAnchored():
+			return nil, fmt.Errorf("payments: ledger %q requires SIM-anchored sellers and account %s is bound to a %s identity, not a SIM", g.Chain, me, b.Source)
+		}
+	}
 	p := &payments{n: n, key: n.opts.Key, ledger: lc, domain: g.Domain(), every: pc.StatementEvery, live: map[pay.ChannelID]*liveSession{}}
 	if p.every == 0 {
 		p.every = 16 << 10

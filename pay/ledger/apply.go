@@ -156,6 +156,12 @@ func (s *step) body(b Body) (Receipt, error) {
 	case CoopClose:
 		name = "coop close"
 		r, err = s.coopClose(b)
+	case RegisterIdentity:
+		name = "register identity"
+		r, err = s.registerIdentity(b)
+	case TransferBinding:
+		name = "transfer binding"
+		r, err = s.transferBinding(b)
 	default:
 		return Receipt{}, fmt.Errorf("unsupported transaction body %T", b)
 	}

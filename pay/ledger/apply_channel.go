@@ -25,6 +25,9 @@ func (s *step) openChannel(b OpenChannel) (Receipt, error) {
 	if b.Challenge < g.MinChallenge || b.Challenge > g.MaxChallenge {
 		return Receipt{}, fmt.Errorf("challenge period %v outside the ledger's bounds %v..%v", b.Challenge, g.MinChallenge, g.MaxChallenge)
 	}
+	if err := s.checkSellerAnchored(b.Seller); err != nil {
+		return Receipt{}, err
+	}
 	id := ChannelIDFor(s.l.d, s.from, s.nonce)
 	if s.v.get(bucketChannels, id[:]) != nil {
 		return Receipt{}, fmt.Errorf("channel %s already exists", id)

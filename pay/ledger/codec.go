@@ -20,13 +20,15 @@ const (
 	tagFinalize
 	tagCoopClose
 	tagFaucet
+	tagRegisterIdentity
+	tagTransferBinding
 )
 
 // maxAssetLen bounds an encoded asset name.
 const maxAssetLen = 16
 
-// MaxTxSize bounds an encoded SignedTx; the largest body (a coop close with
-// a chained voucher) is far smaller.
+// MaxTxSize bounds an encoded SignedTx; the largest bodies (a coop close
+// with a chained voucher, a binding transfer with a claim) are far smaller.
 const MaxTxSize = 1024
 
 // Payload is the canonical encoding of tx that its sender signs.
@@ -61,6 +63,10 @@ func (tx Tx) encode(w *wire.Writer) {
 		w.U8(tagCoopClose).Fixed(b.Payload()).Fixed(b.SellerSig[:])
 	case Faucet:
 		w.U8(tagFaucet).String(string(b.Asset))
+	case RegisterIdentity:
+		w.U8(tagRegisterIdentity).Var(b.Claim)
+	case TransferBinding:
+		w.U8(tagTransferBinding).Fixed(b.To[:]).Var(b.NewClaim)
 	default:
 		w.U8(0) // no body, or not one of ours: never decodes, never applies
 	}
@@ -147,6 +153,13 @@ func decodeBody(r *wire.Reader) Body {
 		return b
 	case tagFaucet:
 		return Faucet{Asset: readAsset(r)}
+	case tagRegisterIdentity:
+		return RegisterIdentity{Claim: r.Var(maxClaimSize)}
+	case tagTransferBinding:
+		var b TransferBinding
+		r.Fixed(b.To[:])
+		b.NewClaim = r.Var(maxClaimSize)
+		return b
 	default:
 		if r.Err() == nil {
 			r.Fail(fmt.Errorf("unknown transaction type %d", tag))

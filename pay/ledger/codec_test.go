@@ -9,6 +9,7 @@ import (
 
 	"github.com/x402/x402/internal/wire"
 	"github.com/x402/x402/pay"
+	"github.com/x402/x402/sim"
 )
 
 // sampleBodies has one body of every type, with every optional part.
@@ -30,7 +31,23 @@ func sampleBodies() []Body {
 		Finalize{Channel: pay.ChannelID{6}},
 		CoopClose{Voucher: chained, Ticks: 8, Preimage: w[8]}.SignSeller(d, sellerP.priv),
 		Faucet{Asset: usd},
+		RegisterIdentity{Claim: sampleClaim(d, buyerP, testSIMs[0])},
+		TransferBinding{To: otherP.acct, NewClaim: sampleClaim(d, otherP, testSIMs[0])},
 	}
+}
+
+// sampleClaim is p's claim to the SIM id in domain d; the inputs are fixed,
+// so an error is a bug in the test.
+func sampleClaim(d pay.Domain, p party, id sim.Identity) []byte {
+	c, err := sim.NewClaim(simDomain(d), p.acct[:], id, simKey, p.priv)
+	if err != nil {
+		panic(err)
+	}
+	b, err := c.MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func TestTxRoundTripEveryBody(t *testing.T) {

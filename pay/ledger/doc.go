@@ -1,7 +1,9 @@
 // Package ledger owns the x402 ledger application: the genesis, the signed
 // transactions (transfers, mint and burn, payment channels funded with an
 // escrowed deposit, claims of vouchers and hash-chain ticks, closes and the
-// faucet), their canonical encoding, the deterministic state machine over a
+// faucet; SIM identity bindings, one account per SIM, registered with a
+// signed sim.Claim and moved only by an explicit transfer), their canonical
+// encoding, the deterministic state machine over a
 // bbolt file (Apply), its state digest and invariants, and the Client
 // interface through which sellers, buyers and the CLI submit transactions:
 // an in-process single-node Sequencer and an HTTP transport for it.

@@ -24,6 +24,11 @@ type Genesis struct {
 	Faucet       *FaucetParams `json:"faucet,omitempty"` // nil = no faucet
 	MinChallenge time.Duration `json:"min_challenge"`
 	MaxChallenge time.Duration `json:"max_challenge"`
+	// RequireSIMForSellers makes OpenChannel refuse a seller whose account
+	// is not bound (RegisterIdentity) to a SIM read over PC/SC or a modem,
+	// and tells nodes not to start such a seller. The ledger holds no
+	// commitment key: it checks claims by their signature, never an IMSI.
+	RequireSIMForSellers bool `json:"require_sim_for_sellers,omitempty"`
 }
 
 // Allocation is an initial balance created by the genesis.
@@ -97,7 +102,11 @@ func (g Genesis) encode() []byte {
 	if g.Faucet != nil {
 		w.String(string(g.Faucet.Asset)).U64(uint64(g.Faucet.Amount))
 	}
-	return w.U64(uint64(g.MinChallenge)).U64(uint64(g.MaxChallenge)).Bytes()
+	w.U64(uint64(g.MinChallenge)).U64(uint64(g.MaxChallenge))
+	if g.RequireSIMForSellers { // absent when false, so older files still match
+		w.U8(1)
+	}
+	return w.Bytes()
 }
 
 // genesisJSON writes the challenge bounds as Go durations ("10m").

@@ -16,12 +16,14 @@ const (
 	pathGenesis = "/v1/genesis"
 	pathAccount = "/v1/account/"
 	pathChannel = "/v1/channel/"
+	pathBinding = "/v1/binding/"
 )
 
 // NewHTTPHandler serves c over HTTP so other processes can use it through
 // NewHTTPClient: POST /v1/tx (body: SignedTx.Marshal, at most MaxTxSize
 // bytes; answer: the Receipt), GET /v1/genesis, GET /v1/account/{id} and
-// GET /v1/channel/{id}, all answering JSON. Bad input gets a 4xx status
+// GET /v1/channel/{id} and, when c is a BindingReader, GET
+// /v1/binding/{account} (answer: BindingAnswer), all answering JSON. Bad input gets a 4xx status
 // with a plain-text reason.
 func NewHTTPHandler(c Client) http.Handler {
 	h := &handler{c: c}
@@ -30,6 +32,7 @@ func NewHTTPHandler(c Client) http.Handler {
 	mux.HandleFunc("GET "+pathGenesis, h.genesis)
 	mux.HandleFunc("GET "+pathAccount+"{id}", h.account)
 	mux.HandleFunc("GET "+pathChannel+"{id}", h.channel)
+	mux.HandleFunc("GET "+pathBinding+"{id}", h.binding)
 	return mux
 }
 

@@ -18,7 +18,9 @@ import (
 //     negative: amounts are unsigned and every sum is overflow-checked);
 //   - no channel has paid out more than its deposit (Claimed <= Deposit),
 //     and a settled channel paid out exactly its deposit (Claimed +
-//     Refunded = Deposit) while an unsettled one refunded nothing.
+//     Refunded = Deposit) while an unsettled one refunded nothing;
+//   - the SIM bindings (account -> commitment and commitment -> account)
+//     are inverse maps: one account per SIM and one SIM per account.
 //
 // Together with conservation these imply a channel settles at most once
 // and its claims never go backwards: a second refund or a lower claim
@@ -35,7 +37,7 @@ func (l *Ledger) CheckInvariants() error {
 		if err := c.meta(tx, l.g); err != nil {
 			return err
 		}
-		for _, f := range []func(*bolt.Tx) error{c.nonces, c.balances, c.channels, c.faucet} {
+		for _, f := range []func(*bolt.Tx) error{c.nonces, c.balances, c.channels, c.faucet, c.bindings} {
 			if err := f(tx); err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/x402/x402/pay"
+	"github.com/x402/x402/sim"
 )
 
 // propChain is the hash chain every chained voucher of a property run
@@ -64,7 +66,7 @@ func TestPropertyRandomTransactions(t *testing.T) {
 	for name, n := range stats {
 		t.Logf("%-22s applied %4d, rejected %4d", name, n[0], n[1])
 	}
-	for _, name := range []string{"ledger.Transfer", "ledger.OpenChannel", "ledger.Claim", "ledger.Finalize", "ledger.CoopClose"} {
+	for _, name := range []string{"ledger.Transfer", "ledger.OpenChannel", "ledger.Claim", "ledger.Finalize", "ledger.CoopClose", "ledger.RegisterIdentity", "ledger.TransferBinding"} {
 		if stats[name] == nil || stats[name][0] == 0 {
 			t.Errorf("no %s was ever applied: the generator does not reach it", name)
 		}
@@ -141,6 +143,12 @@ func (p *propRun) voucher(sane bool, c propChannel) (pay.SignedVoucher, uint32, 
 // body draws a transaction body and the party that would rightly send it.
 func (p *propRun) body(sane bool) (Body, party) {
 	anyone := p.party("from")
+	switch rapid.IntRange(0, 15).Draw(p.rt, "identity") { // rarely, so the money paths keep their share
+	case 0:
+		return p.registerIdentity(sane, anyone), anyone
+	case 1:
+		return p.transferBinding(sane, anyone)
+	}
 	switch rapid.IntRange(0, 10).Draw(p.rt, "kind") {
 	case 0:
 		from := anyone
@@ -196,6 +204,82 @@ func (p *propRun) body(sane bool) (Body, party) {
 		}
 		return CoopClose{Voucher: v, Ticks: ticks, Preimage: pre}.SignSeller(p.a.Domain(), signer.priv), c.buyer
 	}
+}
+
+// propSIMs are the SIMs of property runs: the test SIMs and a configured
+// identity.
+var propSIMs = append(append([]sim.Identity(nil), testSIMs...),
+	sim.Identity{IMSI: "001010000000001", ICCID: "8900101000000000001", MCC: "001", MNC: "01", Source: sim.Source{Kind: sim.SourceConfig}})
+
+// simClaim draws a claim that account holds a SIM, signed by signer; an
+// insane one may be for another account, by another key, for another chain
+// or altered after signing.
+func (p *propRun) simClaim(sane bool, id sim.Identity, account, signer party) []byte {
+	d := p.a.Domain()
+	if !sane {
+		switch rapid.IntRange(0, 5).Draw(p.rt, "claim fault") {
+		case 0:
+			account = p.party("claim account")
+		case 1:
+			signer = p.party("claim signer")
+		case 2:
+			d.Chain = "x402-other"
+		}
+	}
+	c, err := sim.NewClaim(simDomain(d), account.acct[:], id, simKey, signer.priv)
+	if err != nil {
+		p.rt.Fatal(err)
+	}
+	if !sane && rapid.IntRange(0, 5).Draw(p.rt, "alter claim") == 0 {
+		c.ICCIDHash[0] ^= 1
+	}
+	b, err := c.MarshalBinary()
+	if err != nil {
+		p.rt.Fatal(err)
+	}
+	return b
+}
+
+// bound reads a's binding on replica a.
+func (p *propRun) bound(a pay.Account) (Binding, bool) {
+	b, ok, err := p.a.Binding(context.Background(), a)
+	if err != nil {
+		p.rt.Fatal(err)
+	}
+	return b, ok
+}
+
+func (p *propRun) registerIdentity(sane bool, from party) RegisterIdentity {
+	id := rapid.SampledFrom(propSIMs).Draw(p.rt, "sim")
+	return RegisterIdentity{Claim: p.simClaim(sane, id, from, from)}
+}
+
+// transferBinding draws a binding transfer; a sane one is sent by a bound
+// party, for its SIM, to an unbound one when there are such.
+func (p *propRun) transferBinding(sane bool, from party) (Body, party) {
+	to := p.party("to")
+	id := rapid.SampledFrom(propSIMs).Draw(p.rt, "sim")
+	if sane {
+		var bound, free []party
+		for _, q := range p.parties {
+			if _, ok := p.bound(q.acct); ok {
+				bound = append(bound, q)
+			} else {
+				free = append(free, q)
+			}
+		}
+		if len(bound) > 0 && len(free) > 0 {
+			from = rapid.SampledFrom(bound).Draw(p.rt, "bound from")
+			to = rapid.SampledFrom(free).Draw(p.rt, "free to")
+			b, _ := p.bound(from.acct)
+			for _, s := range propSIMs {
+				if c, _ := sim.CommitIMSI(simKey, s.IMSI); c == b.IMSICommitment {
+					id = s
+				}
+			}
+		}
+	}
+	return TransferBinding{To: to.acct, NewClaim: p.simClaim(sane, id, to, to)}, from
 }
 
 func (p *propRun) step() {
@@ -256,6 +340,13 @@ func (p *propRun) step() {
 			}
 		}
 		p.channels = append(p.channels, propChannel{id: ra.Channel, buyer: from, seller: seller, chain: testChain(byte(len(p.channels)), propChainLen)})
+	}
+	if tb, ok := body.(TransferBinding); ok {
+		_, fromBound := p.bound(from.acct)
+		_, toBound := p.bound(tb.To)
+		if fromBound || !toBound {
+			rt.Fatalf("after a binding transfer: sender bound %v, recipient bound %v", fromBound, toBound)
+		}
 	}
 	p.checkTransitions()
 }

@@ -71,6 +71,11 @@ func (l *Ledger) initOrCheck(tx *bolt.Tx) error {
 		if !bytes.Equal(have, want) {
 			return errors.New("the file was created with a different genesis")
 		}
+		for _, name := range identityBuckets { // files from before SIM bindings
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("corrupt ledger file: bucket %q is missing", name)

@@ -25,7 +25,8 @@ type SignedTx struct {
 
 // Body is a transaction's action. It is implemented only by the value types
 // of this package: Transfer, Mint, Burn, OpenChannel, TopUp, Claim,
-// StartClose, Finalize, CoopClose and Faucet.
+// StartClose, Finalize, CoopClose, Faucet, RegisterIdentity and
+// TransferBinding.
 type Body interface {
 	isBody()
 }

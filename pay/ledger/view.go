@@ -20,7 +20,14 @@ var (
 	bucketFaucet   = []byte("faucet")   // account || asset -> 1
 	bucketSupply   = []byte("supply")   // asset -> issued (u64) || burned (u64)
 
-	allBuckets = [][]byte{bucketMeta, bucketNonces, bucketBalances, bucketChannels, bucketFaucet, bucketSupply}
+	bucketBindings    = []byte("sim-bindings")    // account -> encodeBinding
+	bucketCommitments = []byte("sim-commitments") // IMSI commitment -> account
+
+	allBuckets = [][]byte{bucketMeta, bucketNonces, bucketBalances, bucketChannels, bucketFaucet, bucketSupply, bucketBindings, bucketCommitments}
+
+	// identityBuckets came after the first ledger files; opening an older
+	// file creates them.
+	identityBuckets = [][]byte{bucketBindings, bucketCommitments}
 )
 
 var (
@@ -54,6 +61,9 @@ func (v *view) get(bucket, key []byte) []byte {
 
 func (v *view) put(bucket, key, value []byte) { v.writes[pendingKey(bucket, key)] = value }
 
+// del deletes key from bucket (a nil pending write).
+func (v *view) del(bucket, key []byte) { v.writes[pendingKey(bucket, key)] = nil }
+
 // commit writes the pending writes into the bbolt transaction.
 func (v *view) commit() error {
 	keys := make([]string, 0, len(v.writes))
@@ -67,7 +77,11 @@ func (v *view) commit() error {
 		if b == nil {
 			return fmt.Errorf("ledger file lacks bucket %q", name)
 		}
-		if err := b.Put(key, v.writes[k]); err != nil {
+		if val := v.writes[k]; val == nil {
+			if err := b.Delete(key); err != nil {
+				return fmt.Errorf("delete from %s: %w", name, err)
+			}
+		} else if err := b.Put(key, val); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
