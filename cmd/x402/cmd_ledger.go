@@ -47,6 +47,7 @@ func runLedgerInit(_ context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Var(&allocs, "alloc", `initial balance "ACCOUNT=AMOUNT ASSET" (repeatable)`)
 	minC := fs.Duration("min-challenge", time.Second, "shortest challenge period a channel may have")
 	maxC := fs.Duration("max-challenge", 24*time.Hour, "longest challenge period a channel may have")
+	requireSIM := fs.Bool("require-sim", false, "sellers must be bound to a SIM (RegisterIdentity) to open channels and to run")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -57,7 +58,7 @@ func runLedgerInit(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if *feePPM > 1_000_000 {
 		return usageError{"ledger init: --fee-ppm must be at most 1000000"}
 	}
-	g := ledger.Genesis{Chain: *chain, FeePPM: uint32(*feePPM), MinChallenge: *minC, MaxChallenge: *maxC}
+	g := ledger.Genesis{Chain: *chain, FeePPM: uint32(*feePPM), MinChallenge: *minC, MaxChallenge: *maxC, RequireSIMForSellers: *requireSIM}
 	if *faucet != "" {
 		amt, asset, err := parseAssetAmountFlag("faucet", *faucet)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/x402/x402/pay"
+	"github.com/x402/x402/pay/ledger"
 )
 
 func TestLedgerInitWritesPrivateGenesisAndRefusesBadInput(t *testing.T) {
@@ -26,6 +27,12 @@ func TestLedgerInitWritesPrivateGenesisAndRefusesBadInput(t *testing.T) {
 		if fi.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
 		}
+	}
+	simDir := filepath.Join(t.TempDir(), "sim-ledger")
+	var simInit ledgerInitJSON
+	mustJSON(t, &simInit, env, "ledger", "init", "--dir", simDir, "--json", "--require-sim")
+	if g, err := ledger.LoadGenesis(simInit.Genesis); err != nil || !g.RequireSIMForSellers {
+		t.Fatalf("ledger init --require-sim wrote %+v, %v", g, err)
 	}
 	if r := cli(t, env, "ledger", "init", "--dir", dir); r.code != 1 || !strings.Contains(r.stderr, "refusing to overwrite") {
 		t.Fatalf("second ledger init: exit %d\n%s", r.code, r.stderr)
