@@ -1,0 +1,243 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/x402/x402/internal/wire"
+	"github.com/x402/x402/pay"
+)
+
+// The kinds of op a shard orders for the ledger.
+const (
+	opTx      uint8 = 1 // a signed transaction
+	opAccount uint8 = 2 // read an account
+	opChannel uint8 = 3 // read a channel
+	opBinding uint8 = 4 // read an account's SIM binding
+)
+
+const opVersion = 1
+
+// encodeOp wraps a payload with its kind and the submitter's clock.
+func encodeOp(kind uint8, now time.Time, payload []byte) []byte {
+	return wire.NewWriter(len(payload)+24).U8(opVersion).U8(kind).U64(uint64(now.UnixNano())).Var(payload).Bytes()
+}
+
+func decodeOp(b []byte) (kind uint8, at int64, payload []byte, err error) {
+	r := wire.NewReader(b)
+	if v := r.U8(); r.Err() == nil && v != opVersion {
+		r.Fail(fmt.Errorf("op version %d, want %d", v, opVersion))
+	}
+	kind = r.U8()
+	at = int64(r.U64())
+	payload = r.Var(MaxTxSize)
+	if err := r.Done(); err != nil {
+		return 0, 0, nil, fmt.Errorf("decode op: %w", err)
+	}
+	return kind, at, payload, nil
+}
+
+// Replicated is the ledger as the application of a PBFT shard: the shard
+// orders ops (transactions and reads, each stamped with its submitter's
+// clock) and every replica applies each committed batch here. It
+// implements the consensus core's Application interface without importing
+// it.
+//
+// Time: a batch's transactions apply at the latest submitter clock among
+// them. That is deterministic, but a Byzantine client can push ledger time
+// forward (shortening challenge periods); having the primary stamp batches,
+// checked by replicas against their clocks, is the fix, not yet built.
+type Replicated struct {
+	l *Ledger
+}
+
+// NewReplicated wraps l.
+func NewReplicated(l *Ledger) *Replicated { return &Replicated{l: l} }
+
+// opResult is a read's answer (or a malformed op's error), as JSON.
+type opResult struct {
+	Err     string          `json:"err,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"`
+	Present bool            `json:"present,omitempty"`
+}
+
+// Apply applies one committed batch and returns one result per op: a
+// Receipt for a transaction, an opResult for a read. Transactions are
+// verified in parallel and committed together; reads see the state after
+// the batch's transactions.
+func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
+	results := make([][]byte, len(ops))
+	var txs []SignedTx
+	var txIdx []int
+	var now int64
+	for i, op := range ops {
+		kind, at, payload, err := decodeOp(op)
+		if err != nil {
+			results[i] = encodeResult(opResult{Err: err.Error()})
+			continue
+		}
+		if kind != opTx {
+			continue
+		}
+		tx, err := UnmarshalTx(payload)
+		if err != nil {
+			results[i] = encodeResult(Receipt{Err: err.Error()})
+			continue
+		}
+		txs, txIdx = append(txs, tx), append(txIdx, i)
+		now = max(now, at)
+	}
+	if len(txs) > 0 {
+		for j, rc := range r.l.ApplyBatch(txs, now) {
+			results[txIdx[j]] = encodeResult(rc)
+		}
+	}
+	for i, op := range ops {
+		if results[i] != nil {
+			continue
+		}
+		kind, _, payload, _ := decodeOp(op)
+		results[i] = encodeResult(r.read(kind, payload))
+	}
+	return results
+}
+
+func (r *Replicated) read(kind uint8, payload []byte) opResult {
+	var (
+		v       any
+		present = true
+		err     error
+	)
+	switch kind {
+	case opAccount:
+		var a pay.Account
+		if len(payload) != len(a) {
+			return opResult{Err: "account read: bad account"}
+		}
+		copy(a[:], payload)
+		v, err = r.l.Account(a)
+	case opChannel:
+		var id pay.ChannelID
+		if len(payload) != len(id) {
+			return opResult{Err: "channel read: bad channel id"}
+		}
+		copy(id[:], payload)
+		v, err = r.l.Channel(id)
+	case opBinding:
+		var a pay.Account
+		if len(payload) != len(a) {
+			return opResult{Err: "binding read: bad account"}
+		}
+		copy(a[:], payload)
+		v, present, err = r.l.Binding(context.Background(), a)
+	default:
+		return opResult{Err: fmt.Sprintf("unknown op kind %d", kind)}
+	}
+	if err != nil {
+		return opResult{Err: err.Error()}
+	}
+	return opResult{Value: encodeResult(v), Present: present}
+}
+
+// Digest is the ledger's state digest.
+func (r *Replicated) Digest() [32]byte { return r.l.Digest() }
+
+// Snapshot encodes the ledger's state.
+func (r *Replicated) Snapshot() ([]byte, error) { return r.l.Snapshot() }
+
+// Restore replaces the ledger's state.
+func (r *Replicated) Restore(b []byte) error { return r.l.Restore(b) }
+
+// encodeResult encodes v, which is always one of this package's plain structs.
+func encodeResult(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`{"err":"encode result"}`)
+	}
+	return b
+}
+
+// Orderer submits an op to a shard and returns its result once f+1
+// replicas agree on it (the consensus client implements it).
+type Orderer interface {
+	Submit(ctx context.Context, op []byte) ([]byte, error)
+}
+
+// ShardClient is the ledger Client (and BindingReader) of a PBFT shard:
+// every call is an op the shard orders.
+type ShardClient struct {
+	o   Orderer
+	g   Genesis
+	now func() time.Time
+}
+
+// NewShardClient talks to the shard of genesis g through o.
+func NewShardClient(o Orderer, g Genesis) *ShardClient {
+	return &ShardClient{o: o, g: g, now: time.Now}
+}
+
+// Genesis implements Client.
+func (c *ShardClient) Genesis(context.Context) (Genesis, error) { return c.g, nil }
+
+// Submit implements Client.
+func (c *ShardClient) Submit(ctx context.Context, tx SignedTx) (Receipt, error) {
+	res, err := c.o.Submit(ctx, encodeOp(opTx, c.now(), tx.Marshal()))
+	if err != nil {
+		return Receipt{}, fmt.Errorf("shard submit: %w", err)
+	}
+	var rc Receipt
+	if err := json.Unmarshal(res, &rc); err != nil {
+		return Receipt{}, fmt.Errorf("shard submit: bad receipt: %w", err)
+	}
+	return rc, nil
+}
+
+func (c *ShardClient) read(ctx context.Context, kind uint8, key []byte, v any) (bool, error) {
+	res, err := c.o.Submit(ctx, encodeOp(kind, c.now(), key))
+	if err != nil {
+		return false, fmt.Errorf("shard read: %w", err)
+	}
+	var r opResult
+	if err := json.Unmarshal(res, &r); err != nil {
+		return false, fmt.Errorf("shard read: bad result: %w", err)
+	}
+	if r.Err != "" {
+		if kind == opChannel {
+			return false, fmt.Errorf("%w: %s", ErrUnknownChannel, r.Err)
+		}
+		return false, errors.New(r.Err)
+	}
+	if !r.Present {
+		return false, nil
+	}
+	return true, json.Unmarshal(r.Value, v)
+}
+
+// Account implements Client.
+func (c *ShardClient) Account(ctx context.Context, a pay.Account) (AccountState, error) {
+	var st AccountState
+	_, err := c.read(ctx, opAccount, a[:], &st)
+	return st, err
+}
+
+// Channel implements Client.
+func (c *ShardClient) Channel(ctx context.Context, id pay.ChannelID) (ChannelState, error) {
+	var st ChannelState
+	_, err := c.read(ctx, opChannel, id[:], &st)
+	return st, err
+}
+
+// Binding implements BindingReader.
+func (c *ShardClient) Binding(ctx context.Context, a pay.Account) (Binding, bool, error) {
+	var b Binding
+	ok, err := c.read(ctx, opBinding, a[:], &b)
+	return b, ok, err
+}
+
+var (
+	_ Client        = (*ShardClient)(nil)
+	_ BindingReader = (*ShardClient)(nil)
+)
