@@ -23,7 +23,7 @@ const opVersion = 1
 
 // encodeOp wraps a payload with its kind and the submitter's clock.
 func encodeOp(kind uint8, now time.Time, payload []byte) []byte {
-	return wire.NewWriter(len(payload)+24).U8(opVersion).U8(kind).U64(uint64(now.UnixNano())).Var(payload).Bytes()
+	return wire.NewWriter(len(payload) + 24).U8(opVersion).U8(kind).U64(uint64(now.UnixNano())).Var(payload).Bytes()
 }
 
 func decodeOp(b []byte) (kind uint8, at int64, payload []byte, err error) {
