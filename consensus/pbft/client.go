@@ -1,0 +1,149 @@
+package pbft
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	Domain   Domain
+	Key      ed25519.PrivateKey
+	Replicas []ed25519.PublicKey
+	// RetransmitTimeout is how many ticks the client waits for f+1 matching
+	// replies before it broadcasts its request to every replica; it doubles
+	// on each retransmission up to 16 times its initial value.
+	RetransmitTimeout int
+	// Verify checks signatures; nil means ed25519.Verify.
+	Verify VerifyFunc
+}
+
+// DefaultRetransmitTimeout is the default ClientConfig.RetransmitTimeout.
+const DefaultRetransmitTimeout = 20
+
+// ErrBusy is returned by Submit while a request is outstanding.
+var ErrBusy = errors.New("pbft: client has an outstanding request")
+
+// Result is a request's outcome accepted from f+1 matching replies.
+type Result struct {
+	Timestamp uint64
+	Value     []byte
+	// View is the highest view among the matching replies.
+	View uint64
+}
+
+// Client is the deterministic client side of the protocol: it signs
+// requests with increasing timestamps, sends them to the primary it
+// believes in, broadcasts them on timeout, and accepts a result once f+1
+// replicas sent matching, validly signed replies. One request is
+// outstanding at a time. It is not safe for concurrent use.
+type Client struct {
+	cfg     ClientConfig
+	id      ClientID
+	f       int
+	next    uint64
+	view    uint64
+	cur     *Request
+	replies []*Reply
+	now     uint64
+	sentAt  uint64
+	wait    int
+}
+
+// NewClient returns a client whose first request has timestamp first
+// (timestamps must keep increasing across restarts, e.g. start from the
+// wall clock in nanoseconds).
+func NewClient(cfg ClientConfig, first uint64) (*Client, error) {
+	n := len(cfg.Replicas)
+	if n == 0 || (n-1)%3 != 0 || n > MaxReplicas {
+		return nil, fmt.Errorf("%w: %d replicas is not 3f+1", ErrConfig, n)
+	}
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: bad client key", ErrConfig)
+	}
+	if cfg.RetransmitTimeout <= 0 {
+		cfg.RetransmitTimeout = DefaultRetransmitTimeout
+	}
+	if cfg.Verify == nil {
+		cfg.Verify = ed25519.Verify
+	}
+	c := &Client{cfg: cfg, f: (n - 1) / 3, next: max(first, 1), replies: make([]*Reply, n)}
+	copy(c.id[:], cfg.Key.Public().(ed25519.PublicKey))
+	return c, nil
+}
+
+// ID returns the client's id (its public key).
+func (c *Client) ID() ClientID { return c.id }
+
+// Outstanding returns the request awaiting its result, or nil.
+func (c *Client) Outstanding() *Request { return c.cur }
+
+// Submit signs op as the next request and returns it with the message to
+// send to the believed primary.
+func (c *Client) Submit(op []byte) (*Request, []Outbound, error) {
+	if c.cur != nil {
+		return nil, nil, ErrBusy
+	}
+	if len(op) > MaxOpBytes {
+		return nil, nil, fmt.Errorf("operation of %d bytes exceeds %d: %w", len(op), MaxOpBytes, ErrInvalid)
+	}
+	q := &Request{Client: c.id, Timestamp: c.next, Op: bytes.Clone(op)}
+	c.next++
+	Sign(c.cfg.Domain, c.cfg.Key, q)
+	c.cur, c.sentAt, c.wait = q, c.now, c.cfg.RetransmitTimeout
+	clear(c.replies)
+	primary := uint32(c.view % uint64(len(c.cfg.Replicas)))
+	return q, []Outbound{{To: Destination{Replica: primary}, Msg: q}}, nil
+}
+
+// Step takes a reply. It returns the result once f+1 replicas sent
+// matching replies for the outstanding request, and an error for a reply
+// that does not verify.
+func (c *Client) Step(m Message) (*Result, error) {
+	r, ok := m.(*Reply)
+	if !ok {
+		return nil, fmt.Errorf("client got a %v: %w", m.Kind(), ErrInvalid)
+	}
+	if int(r.Replica) >= len(c.cfg.Replicas) {
+		return nil, fmt.Errorf("reply from replica %d: %w", r.Replica, ErrNotMember)
+	}
+	if c.cur == nil || r.Client != c.id || r.Timestamp != c.cur.Timestamp {
+		return nil, nil // stale or not ours
+	}
+	if !verify(c.cfg.Domain, c.cfg.Verify, c.cfg.Replicas[r.Replica], r) {
+		return nil, fmt.Errorf("reply from replica %d: %w", r.Replica, ErrBadSignature)
+	}
+	c.replies[r.Replica] = r
+	match, view := 0, uint64(0)
+	for _, o := range c.replies {
+		if o != nil && bytes.Equal(o.Result, r.Result) {
+			match++
+			view = max(view, o.View)
+		}
+	}
+	if match < c.f+1 {
+		return nil, nil
+	}
+	c.view = max(c.view, view)
+	res := &Result{Timestamp: r.Timestamp, Value: r.Result, View: view}
+	c.cur = nil
+	return res, nil
+}
+
+// Tick advances the client's clock; on timeout it returns the outstanding
+// request broadcast to every replica.
+func (c *Client) Tick() []Outbound {
+	c.now++
+	if c.cur == nil || c.now-c.sentAt < uint64(c.wait) {
+		return nil
+	}
+	c.sentAt = c.now
+	c.wait = min(2*c.wait, 16*c.cfg.RetransmitTimeout)
+	out := make([]Outbound, 0, len(c.cfg.Replicas))
+	for i := range c.cfg.Replicas {
+		out = append(out, Outbound{To: Destination{Replica: uint32(i)}, Msg: c.cur})
+	}
+	return out
+}

@@ -1,0 +1,105 @@
+package pbft
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// sampleMessages returns one signed message of every kind, with nested
+// certificates, for round trips and the fuzz seed corpus.
+func sampleMessages() []Message {
+	ck := testKey("client", 0)
+	q := &Request{Timestamp: 42, Op: []byte("transfer 5")}
+	copy(q.Client[:], ck.Public().(ed25519.PublicKey))
+	Sign(testDomain, ck, q)
+	d := testDomain.BatchDigest([]*Request{q})
+	pp := &PrePrepare{View: 1, Seq: 3, Digest: d, Replica: 1, Batch: []*Request{q}}
+	Sign(testDomain, testKey("replica", 1), pp)
+	var prepares []*Prepare
+	for _, r := range []uint32{2, 3} {
+		p := &Prepare{View: 1, Seq: 3, Digest: d, Replica: r}
+		Sign(testDomain, testKey("replica", int(r)), p)
+		prepares = append(prepares, p)
+	}
+	cm := &Commit{View: 1, Seq: 3, Digest: d, Replica: 2}
+	Sign(testDomain, testKey("replica", 2), cm)
+	var proof []*Checkpoint
+	for r := range 3 {
+		c := &Checkpoint{Seq: 4, Digest: Digest{9}, Replica: uint32(r)}
+		Sign(testDomain, testKey("replica", r), c)
+		proof = append(proof, c)
+	}
+	vc := &ViewChange{View: 2, Replica: 3, StableSeq: 4, StableDigest: Digest{9}, Proof: proof,
+		Prepared: []PreparedCert{{PrePrepare: pp, Prepares: prepares}}}
+	Sign(testDomain, testKey("replica", 3), vc)
+	nv := &NewView{View: 2, Replica: 2, ViewChanges: []*ViewChange{vc}, PrePrepares: []*PrePrepare{pp}}
+	Sign(testDomain, testKey("replica", 2), nv)
+	rep := &Reply{View: 1, Timestamp: 42, Client: q.Client, Replica: 0, Result: []byte("ok")}
+	Sign(testDomain, testKey("replica", 0), rep)
+	st := &Status{Replica: 1, View: 2, Active: true, LastExec: 7, Stable: 4}
+	Sign(testDomain, testKey("replica", 1), st)
+	sr := &StateRequest{Replica: 1, Seq: 4}
+	Sign(testDomain, testKey("replica", 1), sr)
+	resp := &StateResponse{Replica: 0, Seq: 4, Digest: Digest{9}, Proof: proof, AppDigest: Digest{1},
+		Clients: []ClientRecord{{Client: q.Client, Timestamp: 42, Result: []byte("ok")}}, AppState: []byte("state")}
+	Sign(testDomain, testKey("replica", 0), resp)
+	return []Message{q, pp, prepares[0], cm, rep, proof[0], vc, nv, st, sr, resp}
+}
+
+func TestCodecRoundTripEveryKind(t *testing.T) {
+	for _, m := range sampleMessages() {
+		b := Encode(m)
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("%v: %v", m.Kind(), err)
+		}
+		if got.Kind() != m.Kind() || !bytes.Equal(Encode(got), b) {
+			t.Fatalf("%v: round trip differs", m.Kind())
+		}
+		if !bytes.Equal(testDomain.SignedBytes(got), testDomain.SignedBytes(m)) {
+			t.Fatalf("%v: signed bytes differ after decoding", m.Kind())
+		}
+		// Every strict prefix is rejected, and so is a trailing byte.
+		for i := range len(b) {
+			if _, err := Decode(b[:i]); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%v: prefix of %d bytes: %v", m.Kind(), i, err)
+			}
+		}
+		if _, err := Decode(append(bytes.Clone(b), 0)); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%v: trailing byte accepted", m.Kind())
+		}
+	}
+}
+
+func TestDecodeRejectsUnknownKindAndBadBool(t *testing.T) {
+	for _, b := range [][]byte{nil, {0}, {200}, {byte(KindStatus), 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 2}} {
+		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%x: %v", b, err)
+		}
+	}
+}
+
+// TestWriteFuzzCorpus regenerates the committed seed corpus when
+// PBFT_WRITE_CORPUS=1.
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("PBFT_WRITE_CORPUS") != "1" {
+		t.Skip("set PBFT_WRITE_CORPUS=1 to regenerate testdata/fuzz")
+	}
+	for _, name := range []string{"FuzzDecodeMessage", "FuzzStepMessage"} {
+		dir := filepath.Join("testdata", "fuzz", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range sampleMessages() {
+			body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(Encode(m))) + ")\n"
+			if err := os.WriteFile(filepath.Join(dir, "seed-"+m.Kind().String()), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package pbft
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+)
+
+// Application is the deterministic state machine a shard orders
+// transactions for. The Node calls it synchronously: Apply for every
+// committed sequence number in order (txs may be empty for a null batch;
+// requests already executed are filtered out), Digest and Snapshot at
+// checkpoints, Restore on state transfer and restart. Apply must return one
+// result per transaction and must be a pure function of the state and txs.
+type Application interface {
+	Apply(seq uint64, txs [][]byte) [][]byte
+	Digest() [32]byte
+	Snapshot() ([]byte, error)
+	Restore(snapshot []byte) error
+}
+
+// Config configures one replica. Zero tunables take the defaults below.
+type Config struct {
+	Domain Domain
+	// ID is this replica's index in Replicas.
+	ID uint32
+	// Key is this replica's private key; its public key is Replicas[ID].
+	Key ed25519.PrivateKey
+	// Replicas are the shard's members' public keys, 3f+1 of them.
+	Replicas []ed25519.PublicKey
+	// App is the replicated state machine.
+	App Application
+
+	// CheckpointInterval K: a checkpoint is taken every K sequence numbers.
+	CheckpointInterval uint64
+	// Window L: sequence numbers in (h, h+L] are accepted, where h is the
+	// stable checkpoint; a multiple of K, at least 2K.
+	Window uint64
+	// MaxBatch and MaxBatchBytes bound a batch; BatchDelay is how many ticks
+	// the primary waits for a batch to fill before proposing it.
+	MaxBatch      int
+	MaxBatchBytes int
+	BatchDelay    int
+	// MaxInFlight bounds the batches the primary has proposed and not yet
+	// executed (pipelining depth).
+	MaxInFlight int
+	// ViewChangeTimeout is how many ticks a replica waits for a pending
+	// request to execute (or for a new view) before it starts a view change;
+	// it doubles on every consecutive view change.
+	ViewChangeTimeout int
+	// StatusInterval is how often (in ticks) a replica broadcasts its status
+	// so peers can retransmit what it misses.
+	StatusInterval int
+	// TransferDelay is how many ticks a replica that learns of a stable
+	// checkpoint beyond its execution waits to catch up by itself before it
+	// asks for state; TransferRetry is how long it waits for a response.
+	TransferDelay int
+	TransferRetry int
+	// Verify checks signatures; nil means ed25519.Verify.
+	Verify VerifyFunc
+}
+
+// Defaults for zero Config tunables.
+const (
+	DefaultCheckpointInterval = 16
+	DefaultMaxBatch           = 256
+	DefaultMaxBatchBytes      = 256 << 10
+	DefaultBatchDelay         = 1
+	DefaultMaxInFlight        = 8
+	DefaultViewChangeTimeout  = 40
+	DefaultStatusInterval     = 8
+	DefaultTransferDelay      = 4
+	DefaultTransferRetry      = 16
+)
+
+// ErrConfig is returned (wrapped) for an invalid Config.
+var ErrConfig = errors.New("pbft: invalid config")
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if out.CheckpointInterval == 0 {
+		out.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if out.Window == 0 {
+		out.Window = 2 * out.CheckpointInterval
+	}
+	def(&out.MaxBatch, DefaultMaxBatch)
+	def(&out.MaxBatchBytes, DefaultMaxBatchBytes)
+	def(&out.BatchDelay, DefaultBatchDelay)
+	def(&out.MaxInFlight, DefaultMaxInFlight)
+	def(&out.ViewChangeTimeout, DefaultViewChangeTimeout)
+	def(&out.StatusInterval, DefaultStatusInterval)
+	def(&out.TransferDelay, DefaultTransferDelay)
+	def(&out.TransferRetry, DefaultTransferRetry)
+	if out.Verify == nil {
+		out.Verify = ed25519.Verify
+	}
+	n := len(out.Replicas)
+	switch {
+	case n == 0 || (n-1)%3 != 0 || n > MaxReplicas:
+		return out, fmt.Errorf("%w: %d replicas is not 3f+1 (at most %d)", ErrConfig, n, MaxReplicas)
+	case int(out.ID) >= n:
+		return out, fmt.Errorf("%w: replica id %d out of range", ErrConfig, out.ID)
+	case len(out.Key) != ed25519.PrivateKeySize:
+		return out, fmt.Errorf("%w: bad private key", ErrConfig)
+	case !out.Key.Public().(ed25519.PublicKey).Equal(out.Replicas[out.ID]):
+		return out, fmt.Errorf("%w: key does not match replica %d", ErrConfig, out.ID)
+	case out.App == nil:
+		return out, fmt.Errorf("%w: no application", ErrConfig)
+	case out.Window < 2*out.CheckpointInterval || out.Window%out.CheckpointInterval != 0:
+		return out, fmt.Errorf("%w: window %d is not a multiple of the checkpoint interval %d, at least twice it",
+			ErrConfig, out.Window, out.CheckpointInterval)
+	case out.MaxBatch > MaxBatchRequests:
+		return out, fmt.Errorf("%w: max batch %d exceeds %d", ErrConfig, out.MaxBatch, MaxBatchRequests)
+	}
+	for i, k := range out.Replicas {
+		if len(k) != ed25519.PublicKeySize {
+			return out, fmt.Errorf("%w: replica %d key has %d bytes", ErrConfig, i, len(k))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,18 @@
+// Package pbft owns the deterministic Castro-Liskov PBFT protocol core of a
+// shard: the signed protocol messages and their wire encoding, the replica
+// state machine (request, pre-prepare, prepare, commit, reply, batching,
+// checkpoints with watermarks and log truncation, view change and new-view,
+// state transfer) and the client-side reply collector.
+//
+// The core is shaped like go.etcd.io/raft: a Node takes messages (Step),
+// client requests (Propose) and abstract ticks (Tick) and returns, through
+// Ready, what must be persisted, what must be sent and which batches it
+// executed. It has no goroutines, no clock, no I/O and no randomness; a
+// runtime owns the transport, the timers and the storage. Given the same
+// inputs in the same order, a Node produces the same outputs.
+//
+// The core knows nothing of money: it orders opaque []byte transactions for
+// an Application, which it calls synchronously and deterministically when a
+// batch commits, at checkpoints (Digest, Snapshot) and on state transfer
+// (Restore).
+package pbft

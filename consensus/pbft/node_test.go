@@ -1,0 +1,182 @@
+package pbft
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestNormalCaseCheckpointsAndExactlyOnce(t *testing.T) {
+	c := newCluster(t, 4)
+	for i := range 10 {
+		res := c.submit(fmt.Sprintf("op%d", i), nil)
+		if want := fmt.Sprint(i + 1); string(res.Value) != want {
+			t.Fatalf("op%d: result %q, want %q", i, res.Value, want)
+		}
+	}
+	for i, n := range c.nodes {
+		if n.LastExecuted() < 10 || c.apps[i].n != 10 {
+			t.Fatalf("replica %d executed %d, applied %d", i, n.LastExecuted(), c.apps[i].n)
+		}
+		if h, _ := n.StableCheckpoint(); h < 8 {
+			t.Fatalf("replica %d stable checkpoint %d, want >= 8", i, h)
+		}
+	}
+	// A retransmitted request gets the cached reply and is not re-executed.
+	old := c.client.cur
+	if old != nil {
+		t.Fatal("client still busy")
+	}
+	last := &Request{Client: c.client.ID(), Timestamp: c.client.next - 1, Op: []byte("op9")}
+	Sign(testDomain, testKey("client", 0), last)
+	if err := c.nodes[1].Step(last); err != nil {
+		t.Fatal(err)
+	}
+	rd := c.nodes[1].Ready()
+	c.nodes[1].Advance()
+	if len(rd.Messages) != 1 || !rd.Messages[0].To.ToClient || string(rd.Messages[0].Msg.(*Reply).Result) != "10" {
+		t.Fatalf("retransmission answered with %+v", rd.Messages)
+	}
+	if c.apps[1].n != 10 {
+		t.Fatal("retransmission re-executed")
+	}
+}
+
+func TestViewChangeWhenPrimaryIsDown(t *testing.T) {
+	c := newCluster(t, 4)
+	c.submit("a", nil)
+	down := map[int]bool{0: true}
+	res := c.submit("b", down)
+	if res.View == 0 {
+		t.Fatal("result came from view 0 with its primary down")
+	}
+	for i := 1; i < 4; i++ {
+		if v, active := c.nodes[i].View(); v == 0 || !active {
+			t.Fatalf("replica %d in view %d active=%v", i, v, active)
+		}
+		if c.apps[i].n != 2 {
+			t.Fatalf("replica %d applied %d", i, c.apps[i].n)
+		}
+	}
+}
+
+func TestRejectsForgedAndNonMemberMessages(t *testing.T) {
+	c := newCluster(t, 4)
+	n := c.nodes[1]
+	p := &Prepare{View: 0, Seq: 1, Replica: 2}
+	Sign(testDomain, testKey("replica", 3), p) // signed by the wrong key
+	if err := n.Step(p); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged prepare: %v", err)
+	}
+	q := &Commit{View: 0, Seq: 1, Replica: 9}
+	Sign(testDomain, testKey("replica", 9), q)
+	if err := n.Step(q); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("non-member commit: %v", err)
+	}
+	other := Domain{ChainID: "test", Shard: 8}
+	r := &Prepare{View: 0, Seq: 1, Replica: 2}
+	Sign(other, testKey("replica", 2), r)
+	if err := n.Step(r); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("prepare signed for another shard: %v", err)
+	}
+	m := n.Metrics()
+	if m.BadSignature != 2 || m.NotMember != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+func TestCrashRestartAndStateTransfer(t *testing.T) {
+	c := newCluster(t, 4)
+	for i := range 5 {
+		c.submit(fmt.Sprintf("a%d", i), nil)
+	}
+	// Replica 2 crashes; the others go on far enough to truncate their logs.
+	down := map[int]bool{2: true}
+	for i := range 20 {
+		c.submit(fmt.Sprintf("b%d", i), down)
+	}
+	if h, _ := c.nodes[0].StableCheckpoint(); h <= c.nodes[2].LastExecuted()+4 {
+		t.Fatalf("stable checkpoint %d does not pass the crashed replica's %d", h, c.nodes[2].LastExecuted())
+	}
+	app := &counterApp{}
+	n, err := Restart(c.config(2, app), c.stores[2].load())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.n != 5 {
+		t.Fatalf("restart replayed to %d operations, want 5", app.n)
+	}
+	c.nodes[2], c.apps[2] = n, app
+	// Now replica 3 is down: progress needs replica 2, which must catch up
+	// by state transfer first.
+	down = map[int]bool{3: true}
+	for i := range 6 {
+		c.submit(fmt.Sprintf("c%d", i), down)
+	}
+	if c.apps[2].n != c.apps[0].n || c.apps[0].n != 31 {
+		t.Fatalf("replica 2 applied %d, replica 0 %d, want 31", c.apps[2].n, c.apps[0].n)
+	}
+	if m := n.Metrics(); m.StateTransfers == 0 {
+		t.Fatalf("no state transfer: %+v", m)
+	}
+}
+
+func TestRestartWhileChangingViews(t *testing.T) {
+	c := newCluster(t, 4)
+	n, err := Restart(c.config(2, &counterApp{}), &Persisted{Hard: HardState{View: 3, Changing: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, active := n.View(); v != 3 || active {
+		t.Fatalf("restarted in view %d active=%v", v, active)
+	}
+	rd := n.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].Msg.Kind() != KindViewChange {
+		t.Fatalf("restart while changing views sent %v", rd.Messages)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	app := &counterApp{}
+	pubs := []ed25519.PublicKey{testKey("replica", 0).Public().(ed25519.PublicKey)}
+	if _, err := New(Config{ID: 0, Key: testKey("replica", 0), Replicas: pubs, App: app}); err != nil {
+		t.Fatalf("single replica: %v", err)
+	}
+	for name, cfg := range map[string]Config{
+		"two replicas": {Key: testKey("replica", 0), Replicas: append(pubs, pubs[0]), App: app},
+		"wrong key":    {Key: testKey("replica", 1), Replicas: pubs, App: app},
+		"no app":       {Key: testKey("replica", 0), Replicas: pubs},
+		"bad window":   {Key: testKey("replica", 0), Replicas: pubs, App: app, CheckpointInterval: 4, Window: 6},
+	} {
+		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestSingleReplicaExecutes(t *testing.T) {
+	app := &counterApp{}
+	key := testKey("replica", 0)
+	n, err := New(Config{ID: 0, Key: key, Replicas: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, App: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &Request{Timestamp: 1, Op: []byte("x")}
+	ck := testKey("client", 1)
+	copy(q.Client[:], ck.Public().(ed25519.PublicKey))
+	Sign(Domain{}, ck, q)
+	if err := n.Propose(q); err != nil {
+		t.Fatal(err)
+	}
+	n.Tick()
+	rd := n.Ready()
+	n.Advance()
+	if len(rd.Executed) != 1 || len(rd.Persist.Entries) == 0 {
+		t.Fatalf("ready %+v", rd)
+	}
+	if r := rd.Messages[len(rd.Messages)-1].Msg.(*Reply); !bytes.Equal(r.Result, []byte("1")) {
+		t.Fatalf("reply %q", r.Result)
+	}
+}

@@ -1,0 +1,182 @@
+package pbft
+
+import "slices"
+
+// Destination says where an Outbound message goes.
+type Destination struct {
+	// Broadcast sends to every other replica; otherwise the message goes to
+	// Replica, or to Client when ToClient is set.
+	Broadcast bool
+	ToClient  bool
+	Replica   uint32
+	Client    ClientID
+}
+
+// Outbound is a message to send.
+type Outbound struct {
+	To  Destination
+	Msg Message
+}
+
+// HardState is the replica's durable view state.
+type HardState struct {
+	View uint64
+	// Changing is true while the replica is changing to View (the zero
+	// value is view 0, active).
+	Changing bool
+}
+
+// Entry is the durable state of one sequence number above the stable
+// checkpoint. A later Entry with the same Seq replaces an earlier one.
+type Entry struct {
+	Seq uint64
+	// PrePrepare is the pre-prepare accepted in the latest view (or nil).
+	PrePrepare *PrePrepare
+	// Prepared is the highest-view prepared certificate (or nil).
+	Prepared *PreparedCert
+	// CommitPP and Commits are the committed batch and its 2f+1 commits,
+	// set once the sequence number committed.
+	CommitPP *PrePrepare
+	Commits  []*Commit
+}
+
+// StableCheckpoint is the durable stable checkpoint: its proof and the
+// snapshot of the state at Seq (application and client table).
+type StableCheckpoint struct {
+	Seq       uint64
+	Digest    Digest
+	Proof     []*Checkpoint
+	AppDigest Digest
+	Clients   []ClientRecord
+	AppState  []byte
+}
+
+// Persist is what must be durable before the Ready's messages are sent.
+type Persist struct {
+	// Hard, when non-nil, replaces the stored HardState.
+	Hard *HardState
+	// Checkpoint, when non-nil, replaces the stored checkpoint; entries at
+	// or below its Seq are to be deleted.
+	Checkpoint *StableCheckpoint
+	// Entries are upserted by Seq (entries at or below the checkpoint are
+	// never included).
+	Entries []Entry
+}
+
+// Empty reports whether nothing needs persisting.
+func (p *Persist) Empty() bool {
+	return p.Hard == nil && p.Checkpoint == nil && len(p.Entries) == 0
+}
+
+// Persisted is everything a replica persisted, handed to Restart.
+type Persisted struct {
+	Hard       HardState
+	Checkpoint *StableCheckpoint
+	Entries    []Entry
+}
+
+// Batch is a batch the replica executed: its sequence number, the view and
+// digest it committed with, and the requests actually applied (requests
+// already executed earlier are filtered out) with their results.
+type Batch struct {
+	Seq      uint64
+	View     uint64
+	Digest   Digest
+	Requests []*Request
+	Results  [][]byte
+}
+
+// Ready is the replica's output since the last Advance: first persist
+// Persist durably, then send Messages. Executed lists the batches the
+// replica applied to its Application, in order.
+type Ready struct {
+	Persist  Persist
+	Messages []Outbound
+	Executed []Batch
+}
+
+// outbox accumulates a Node's output between Advances.
+type outbox struct {
+	gen      uint64 // starts at 1; a mark records the generation it was made in
+	msgs     []Outbound
+	executed []Batch
+	hardGen  uint64 // 0: clean
+	cp       *StableCheckpoint
+	dirty    map[uint64]uint64 // seq -> generation
+
+	// what the last Ready handed out
+	readyGen   uint64
+	readyMsgs  int
+	readyExec  int
+	readyCP    *StableCheckpoint
+	readyValid bool
+}
+
+// HasReady reports whether Ready would return anything.
+func (n *Node) HasReady() bool {
+	o := &n.out
+	return len(o.msgs) > 0 || len(o.executed) > 0 || o.hardGen != 0 || o.cp != nil || len(o.dirty) > 0
+}
+
+// Ready returns what to persist, send and report since the last Advance.
+// Persist it, then send the messages, then call Advance.
+func (n *Node) Ready() Ready {
+	o := &n.out
+	rd := Ready{Messages: slices.Clone(o.msgs), Executed: slices.Clone(o.executed)}
+	if o.hardGen != 0 {
+		rd.Persist.Hard = &HardState{View: n.view, Changing: !n.active}
+	}
+	rd.Persist.Checkpoint = o.cp
+	seqs := make([]uint64, 0, len(o.dirty))
+	for s := range o.dirty {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	for _, s := range seqs {
+		if e := n.log[s]; e != nil && s > n.h {
+			rd.Persist.Entries = append(rd.Persist.Entries, e.persisted())
+		}
+	}
+	o.readyGen, o.readyMsgs, o.readyExec, o.readyCP, o.readyValid = o.gen, len(o.msgs), len(o.executed), o.cp, true
+	o.gen++
+	return rd
+}
+
+// Advance acknowledges the last Ready: its state is durable and its
+// messages are sent. Output produced after that Ready is kept.
+func (n *Node) Advance() {
+	o := &n.out
+	if !o.readyValid {
+		return
+	}
+	o.msgs = append(o.msgs[:0], o.msgs[o.readyMsgs:]...)
+	o.executed = append(o.executed[:0], o.executed[o.readyExec:]...)
+	if o.hardGen != 0 && o.hardGen <= o.readyGen {
+		o.hardGen = 0
+	}
+	if o.cp == o.readyCP {
+		o.cp = nil
+	}
+	for s, g := range o.dirty {
+		if g <= o.readyGen {
+			delete(o.dirty, s)
+		}
+	}
+	o.readyValid = false
+}
+
+func (n *Node) send(to Destination, m Message) {
+	n.out.msgs = append(n.out.msgs, Outbound{To: to, Msg: m})
+}
+
+func (n *Node) broadcast(m Message) { n.send(Destination{Broadcast: true}, m) }
+
+func (n *Node) sendTo(r uint32, m Message) {
+	if r != n.cfg.ID {
+		n.send(Destination{Replica: r}, m)
+	}
+}
+
+func (n *Node) markDirty(seq uint64) { n.out.dirty[seq] = n.out.gen }
+
+func (n *Node) markHard() { n.out.hardGen = n.out.gen }

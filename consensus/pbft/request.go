@@ -1,0 +1,219 @@
+package pbft
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+)
+
+// onRequest handles a client request, from the client or forwarded by a
+// backup: exactly-once filtering, the reply cache, forwarding to the
+// primary and the request timer.
+func (n *Node) onRequest(q *Request) error {
+	if !n.verifyRequest(q) {
+		n.metrics.BadSignature++
+		return fmt.Errorf("request of client %x: %w", q.Client[:4], ErrBadSignature)
+	}
+	if len(q.Op) > MaxOpBytes {
+		return n.invalid(q, "operation of %d bytes", len(q.Op))
+	}
+	if cs := n.clients[q.Client]; cs != nil && q.Timestamp <= cs.ts {
+		n.metrics.DuplicateRequests++
+		if q.Timestamp == cs.ts {
+			n.reply(q.Client, cs.ts, cs.result)
+		}
+		return nil
+	}
+	if p := n.pending[q.Client]; p != nil && p.Timestamp >= q.Timestamp {
+		if p.Timestamp == q.Timestamp && !n.isPrimary() && n.active {
+			n.sendTo(n.Primary(n.view), q) // a retransmission: the primary may have missed it
+		}
+		return nil
+	}
+	n.addPending(q)
+	if n.active && !n.isPrimary() {
+		n.sendTo(n.Primary(n.view), q)
+	}
+	if n.active && n.isPrimary() {
+		n.tryPropose()
+	}
+	return nil
+}
+
+func (n *Node) verifyRequest(q *Request) bool {
+	return n.cfg.Verify(ed25519.PublicKey(q.Client[:]), n.d.SignedBytes(q), q.Sig[:])
+}
+
+// addPending records q as the newest unexecuted request of its client and
+// starts the request timer if it is not running.
+func (n *Node) addPending(q *Request) {
+	n.pending[q.Client] = q
+	n.queue = append(n.queue, q)
+	if !n.timerOn && n.active {
+		n.startTimer(q.key())
+	}
+}
+
+func (n *Node) startTimer(k reqKey) {
+	n.timerOn, n.timerKey, n.timerStart = true, k, n.now
+}
+
+// executedReq reports whether q (or a later request of its client) has
+// been executed.
+func (n *Node) executedReq(q *Request) bool {
+	cs := n.clients[q.Client]
+	return cs != nil && q.Timestamp <= cs.ts
+}
+
+// live reports whether queued request q is still the pending one.
+func (n *Node) live(q *Request) bool {
+	p := n.pending[q.Client]
+	return p == q && !n.executedReq(q)
+}
+
+// compactQueue drops queue entries that are no longer pending.
+func (n *Node) compactQueue() {
+	n.queue = slices.DeleteFunc(n.queue, func(q *Request) bool { return !n.live(q) })
+}
+
+func (n *Node) hasUnassigned() bool {
+	for _, q := range n.queue {
+		if n.live(q) && !n.assigned[q.key()] {
+			return true
+		}
+	}
+	return false
+}
+
+// restartTimer points the request timer at the oldest pending request, or
+// stops it when nothing is pending.
+func (n *Node) restartTimer() {
+	n.compactQueue()
+	n.timerOn = false
+	if len(n.queue) > 0 && n.active {
+		n.startTimer(n.queue[0].key())
+	}
+}
+
+// tryPropose lets the primary cut batches while the window, the pipeline
+// depth and the batching policy allow.
+func (n *Node) tryPropose() {
+	for n.active && n.isPrimary() {
+		if n.nextSeq+1 > n.h+n.cfg.Window || n.nextSeq-n.lastExec >= uint64(n.cfg.MaxInFlight) || n.transferring {
+			return
+		}
+		var batch []*Request
+		size := 0
+		for _, q := range n.queue {
+			if !n.live(q) || n.assigned[q.key()] {
+				continue
+			}
+			if len(batch) > 0 && (len(batch) >= n.cfg.MaxBatch || size+q.size() > n.cfg.MaxBatchBytes) {
+				break
+			}
+			batch = append(batch, q)
+			size += q.size()
+		}
+		if len(batch) == 0 {
+			n.batchAge = 0
+			return
+		}
+		full := len(batch) >= n.cfg.MaxBatch || size >= n.cfg.MaxBatchBytes
+		if !full && n.batchAge < n.cfg.BatchDelay {
+			return
+		}
+		n.nextSeq++
+		pp := &PrePrepare{View: n.view, Seq: n.nextSeq, Digest: n.d.BatchDigest(batch), Replica: n.cfg.ID, Batch: batch}
+		n.sign(pp)
+		for _, q := range batch {
+			n.assigned[q.key()] = true
+		}
+		n.batchAge = 0
+		n.metrics.BatchesProposed++
+		e := n.entry(pp.Seq)
+		e.pps[pp.View] = pp
+		n.markDirty(pp.Seq)
+		n.broadcast(pp)
+		n.checkPrepared(e)
+	}
+}
+
+// execute applies committed entry e (the next in sequence) to the
+// application, updates the client table and replies to the clients.
+func (n *Node) execute(e *entry) {
+	pp := e.commitPP
+	var reqs []*Request
+	var txs [][]byte
+	for _, q := range pp.Batch {
+		if n.executedReq(q) {
+			n.metrics.DuplicateRequests++
+			continue
+		}
+		// mark now, so a duplicate later in the same batch is skipped
+		n.clients[q.Client] = &clientState{ts: q.Timestamp}
+		reqs = append(reqs, q)
+		txs = append(txs, q.Op)
+	}
+	results := n.cfg.App.Apply(e.seq, txs)
+	out := make([][]byte, len(reqs))
+	for i, q := range reqs {
+		if i < len(results) {
+			out[i] = results[i]
+		}
+		n.clients[q.Client].result = out[i]
+		delete(n.assigned, q.key())
+		if p := n.pending[q.Client]; p != nil && p.Timestamp <= q.Timestamp {
+			delete(n.pending, q.Client)
+		}
+		n.reply(q.Client, q.Timestamp, out[i])
+	}
+	n.lastExec = e.seq
+	n.metrics.BatchesExecuted++
+	n.metrics.RequestsExecuted += uint64(len(reqs))
+	n.out.executed = append(n.out.executed, Batch{Seq: e.seq, View: pp.View, Digest: pp.Digest, Requests: reqs, Results: out})
+	if n.active && len(reqs) > 0 {
+		n.timeout = n.cfg.ViewChangeTimeout // progress in this view: back off no more
+	}
+	if n.timerOn {
+		if cs := n.clients[n.timerKey.client]; cs != nil && cs.ts >= n.timerKey.ts {
+			n.restartTimer()
+		}
+	}
+	if e.seq%n.cfg.CheckpointInterval == 0 {
+		n.takeCheckpoint(e.seq)
+	}
+}
+
+// executeCommitted executes committed entries in sequence order.
+func (n *Node) executeCommitted() {
+	for !n.transferring {
+		e := n.log[n.lastExec+1]
+		if e == nil || e.commitPP == nil {
+			break
+		}
+		n.execute(e)
+	}
+	if n.target != nil && n.lastExec >= n.target.seq {
+		t := n.target
+		n.target = nil
+		n.onStableProof(t.seq, t.digest, t.proof)
+	}
+	n.tryPropose()
+}
+
+func (n *Node) reply(c ClientID, ts uint64, result []byte) {
+	r := &Reply{View: n.view, Timestamp: ts, Client: c, Replica: n.cfg.ID, Result: result}
+	n.sign(r)
+	n.send(Destination{ToClient: true, Client: c}, r)
+}
+
+// clientRecords returns the client table in canonical (sorted) order.
+func (n *Node) clientRecords() []ClientRecord {
+	out := make([]ClientRecord, 0, len(n.clients))
+	for id, cs := range n.clients {
+		out = append(out, ClientRecord{Client: id, Timestamp: cs.ts, Result: cs.result})
+	}
+	slices.SortFunc(out, func(a, b ClientRecord) int { return bytes.Compare(a.Client[:], b.Client[:]) })
+	return out
+}

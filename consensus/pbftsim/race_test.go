@@ -1,0 +1,5 @@
+//go:build race
+
+package pbftsim
+
+const raceEnabled = true
