@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -37,85 +38,112 @@ type ledgerInitJSON struct {
 	Faucet     string `json:"faucet,omitempty"`
 }
 
-func runLedgerInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("ledger init", stderr)
-	dir := fs.String("dir", "", "directory for genesis.json, issuer.key and fee.key (created 0700)")
-	chain := fs.String("chain", "x402-dev", "the chain id (part of every signature)")
-	feePPM := fs.Uint("fee-ppm", 10, "fee in parts per million of every payment")
-	faucet := fs.String("faucet", "100 USD", `what the faucet gives each account once ("" for no faucet)`)
-	var allocs stringList
-	fs.Var(&allocs, "alloc", `initial balance "ACCOUNT=AMOUNT ASSET" (repeatable)`)
-	minC := fs.Duration("min-challenge", time.Second, "shortest challenge period a channel may have")
-	maxC := fs.Duration("max-challenge", 24*time.Hour, "longest challenge period a channel may have")
-	requireSIM := fs.Bool("require-sim", false, "sellers must be bound to a SIM (RegisterIdentity) to open channels and to run")
-	asJSON := fs.Bool("json", false, "print machine-readable JSON")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// genesisFlags are the ledger parameters `ledger init` and `shard init`
+// share.
+type genesisFlags struct {
+	chain      *string
+	feePPM     *uint
+	faucet     *string
+	allocs     stringList
+	minC, maxC *time.Duration
+	requireSIM *bool
+}
+
+func addGenesisFlags(fs *flag.FlagSet) *genesisFlags {
+	f := &genesisFlags{
+		chain:      fs.String("chain", "x402-dev", "the chain id (part of every signature)"),
+		feePPM:     fs.Uint("fee-ppm", 10, "fee in parts per million of every payment"),
+		faucet:     fs.String("faucet", "100 USD", `what the faucet gives each account once ("" for no faucet)`),
+		minC:       fs.Duration("min-challenge", time.Second, "shortest challenge period a channel may have"),
+		maxC:       fs.Duration("max-challenge", 24*time.Hour, "longest challenge period a channel may have"),
+		requireSIM: fs.Bool("require-sim", false, "sellers must be bound to a SIM (RegisterIdentity) to open channels and to run"),
 	}
-	if *dir == "" {
-		return usageError{"ledger init: --dir is required"}
+	fs.Var(&f.allocs, "alloc", `initial balance "ACCOUNT=AMOUNT ASSET" (repeatable)`)
+	return f
+}
+
+// genesis checks the flags, refuses to overwrite anything in dir, and then
+// creates dir (0700) with the issuer and fee keys, returning the ledger
+// genesis and its description.
+func (f *genesisFlags) genesis(cmd, dir string, more ...string) (ledger.Genesis, ledgerInitJSON, error) {
+	if dir == "" {
+		return ledger.Genesis{}, ledgerInitJSON{}, usageError{cmd + ": --dir is required"}
 	}
-	if *feePPM > 1_000_000 {
-		return usageError{"ledger init: --fee-ppm must be at most 1000000"}
+	if *f.feePPM > 1_000_000 {
+		return ledger.Genesis{}, ledgerInitJSON{}, usageError{cmd + ": --fee-ppm must be at most 1000000"}
 	}
-	g := ledger.Genesis{Chain: *chain, FeePPM: uint32(*feePPM), MinChallenge: *minC, MaxChallenge: *maxC, RequireSIMForSellers: *requireSIM}
-	if *faucet != "" {
-		amt, asset, err := parseAssetAmountFlag("faucet", *faucet)
+	g := ledger.Genesis{Chain: *f.chain, FeePPM: uint32(*f.feePPM), MinChallenge: *f.minC, MaxChallenge: *f.maxC, RequireSIMForSellers: *f.requireSIM}
+	if *f.faucet != "" {
+		amt, asset, err := parseAssetAmountFlag("faucet", *f.faucet)
 		if err != nil {
-			return err
+			return g, ledgerInitJSON{}, err
 		}
 		g.Faucet = &ledger.FaucetParams{Asset: asset, Amount: amt}
 	}
-	for _, a := range allocs {
+	for _, a := range f.allocs {
 		al, err := parseAlloc(a)
 		if err != nil {
-			return err
+			return g, ledgerInitJSON{}, err
 		}
 		g.Allocations = append(g.Allocations, al)
 	}
-
-	genPath := filepath.Join(*dir, "genesis.json")
-	issuerPath := filepath.Join(*dir, "issuer.key")
-	feePath := filepath.Join(*dir, "fee.key")
-	for _, p := range []string{genPath, issuerPath, feePath} {
+	genPath := filepath.Join(dir, "genesis.json")
+	issuerPath := filepath.Join(dir, "issuer.key")
+	feePath := filepath.Join(dir, "fee.key")
+	for _, p := range append([]string{genPath, issuerPath, feePath}, more...) {
 		if _, err := os.Stat(p); err == nil {
-			return fmt.Errorf("ledger init: %s already exists; refusing to overwrite", p)
+			return g, ledgerInitJSON{}, fmt.Errorf("%s: %s already exists; refusing to overwrite", cmd, p)
 		}
 	}
 	// Validate before any file is written, with placeholder accounts.
 	check := g
 	check.FeeAccount, check.Issuer = pay.Account{1}, pay.Account{1}
 	if err := check.Validate(); err != nil {
-		return usageError{"ledger init: " + err.Error()}
+		return g, ledgerInitJSON{}, usageError{cmd + ": " + err.Error()}
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return fmt.Errorf("ledger init: %w", err)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return g, ledgerInitJSON{}, fmt.Errorf("%s: %w", cmd, err)
 	}
-	if err := os.Chmod(*dir, 0o700); err != nil {
-		return fmt.Errorf("ledger init: %w", err)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return g, ledgerInitJSON{}, fmt.Errorf("%s: %w", cmd, err)
 	}
 	issuer, err := newKeyFile(issuerPath)
 	if err != nil {
-		return fmt.Errorf("ledger init: %w", err)
+		return g, ledgerInitJSON{}, fmt.Errorf("%s: %w", cmd, err)
 	}
 	fee, err := newKeyFile(feePath)
 	if err != nil {
-		return fmt.Errorf("ledger init: %w", err)
+		return g, ledgerInitJSON{}, fmt.Errorf("%s: %w", cmd, err)
 	}
 	g.Issuer, g.FeeAccount = issuer, fee
-	if err := g.Save(genPath); err != nil {
-		return fmt.Errorf("ledger init: %w", err)
-	}
 	out := ledgerInitJSON{Genesis: genPath, Chain: g.Chain, Issuer: issuer.String(), IssuerKey: issuerPath,
 		FeeAccount: fee.String(), FeeKey: feePath, FeePPM: g.FeePPM}
 	if g.Faucet != nil {
 		out.Faucet = g.Faucet.Amount.Format(g.Faucet.Asset)
 	}
+	return g, out, nil
+}
+
+func runLedgerInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("ledger init", stderr)
+	dir := fs.String("dir", "", "directory for genesis.json, issuer.key and fee.key (created 0700)")
+	gf := addGenesisFlags(fs)
+	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	g, out, err := gf.genesis("ledger init", *dir)
+	if err != nil {
+		return err
+	}
+	if err := g.Save(out.Genesis); err != nil {
+		return fmt.Errorf("ledger init: %w", err)
+	}
 	if *asJSON {
 		return writeJSONLine(stdout, out)
 	}
 	fmt.Fprintf(stdout, "chain        %s\ngenesis      %s\nissuer       %s\nfee account  %s\nfee          %d ppm\nfaucet       %s\n\nNext: x402 ledger serve --genesis %s --dir %s\n",
-		out.Chain, genPath, out.Issuer, out.FeeAccount, out.FeePPM, orDash(out.Faucet), genPath, *dir)
+		out.Chain, out.Genesis, out.Issuer, out.FeeAccount, out.FeePPM, orDash(out.Faucet), out.Genesis, *dir)
 	return nil
 }
 
