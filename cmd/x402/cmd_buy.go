@@ -31,6 +31,7 @@ type buyOptions struct {
 	listenHTTP string
 	key        string
 	ledger     string
+	genesis    string // a shard genesis, instead of ledger
 	json       bool
 	logLevel   string
 }
@@ -52,7 +53,7 @@ func parseBuyFlags(args []string, stderr io.Writer) (buyOptions, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
-	o.key, o.ledger = *w.key, *w.ledger
+	o.key, o.ledger, o.genesis = *w.key, *w.ledger, *w.genesis
 	acc, addr, ok := strings.Cut(*sellerStr, "@")
 	if !ok || acc == "" || addr == "" {
 		return o, usageError{"buy: --seller ACCOUNT@HOST:PORT is required"}
@@ -121,9 +122,13 @@ func runBuy(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("buy: %w", err)
 	}
-	lc := ledger.NewHTTPClient(o.ledger)
+	lc, err := connectWalletLedger(ctx, walletFlags{ledger: &o.ledger, genesis: &o.genesis})
+	if err != nil {
+		return fmt.Errorf("buy: %w", err)
+	}
+	defer lc.Close()
 	agent, err := buyer.StartAgent(ctx, buyer.AgentConfig{
-		Key: priv, Ledger: lc, SellerAddr: o.sellerAddr, Seller: o.seller,
+		Key: priv, Ledger: lc.c, SellerAddr: o.sellerAddr, Seller: o.seller,
 		Asset: o.asset, Deposit: o.deposit, Challenge: o.challenge, Channel: o.channel, Limits: o.limits,
 		ListenSOCKS5: o.listen, ListenHTTP: o.listenHTTP, Logger: log,
 	})
@@ -147,7 +152,7 @@ func runBuy(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		err = printBuyEndpoints(stdout, ep, wel.PricePerGiB.Format(wel.Asset))
 	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("buy: %w", err), settleBuy(agent, lc, o, wel.Asset, stdout, stderr))
+		return errors.Join(fmt.Errorf("buy: %w", err), settleBuy(agent, lc.c, o, wel.Asset, stdout, stderr))
 	}
 
 	if !o.json && isTerminal(stdout) {
@@ -155,7 +160,7 @@ func runBuy(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else {
 		<-ctx.Done()
 	}
-	return settleBuy(agent, lc, o, wel.Asset, stdout, stderr)
+	return settleBuy(agent, lc.c, o, wel.Asset, stdout, stderr)
 }
 
 // settleBuy closes the agent's channel after SIGINT/SIGTERM; a second

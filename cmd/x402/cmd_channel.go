@@ -72,10 +72,11 @@ func runChannelOpen(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("channel open: %w", err)
 	}
-	lc, err := connectLedger(ctx, *w.ledger)
+	lc, err := connectWalletLedger(ctx, w)
 	if err != nil {
 		return fmt.Errorf("channel open: %w", err)
 	}
+	defer lc.Close()
 	r, err := ledger.SubmitBody(ctx, lc.c, lc.domain, priv, ledger.OpenChannel{Seller: seller, Asset: asset, Deposit: deposit, Challenge: *challenge})
 	if err != nil {
 		return fmt.Errorf("channel open: %w", err)
@@ -102,10 +103,11 @@ func runChannelList(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("channel list: %w", err)
 	}
-	lc, err := connectLedger(ctx, *w.ledger)
+	lc, err := connectWalletLedger(ctx, w)
 	if err != nil {
 		return fmt.Errorf("channel list: %w", err)
 	}
+	defer lc.Close()
 	st, err := lc.c.Account(ctx, acc)
 	if err != nil {
 		return fmt.Errorf("channel list: %w", err)
@@ -152,10 +154,11 @@ func runChannelClose(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("channel close: %w", err)
 	}
-	lc, err := connectLedger(ctx, *w.ledger)
+	lc, err := connectWalletLedger(ctx, w)
 	if err != nil {
 		return fmt.Errorf("channel close: %w", err)
 	}
+	defer lc.Close()
 	ch, err := lc.c.Channel(ctx, id)
 	if err != nil {
 		return fmt.Errorf("channel close: %w", err)

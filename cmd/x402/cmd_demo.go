@@ -55,6 +55,10 @@ type demoResult struct {
 	FeeNano           pay.Amount    `json:"fee_nano"`
 	SellerBalanceNano pay.Amount    `json:"seller_balance_nano"`
 	BuyerRefundNano   pay.Amount    `json:"buyer_refund_nano"`
+	Replicas          int           `json:"replicas"`
+	LedgerTxs         int           `json:"ledger_txs"`
+	FinalityMsP50     float64       `json:"finality_ms_p50"`
+	FinalityMsP99     float64       `json:"finality_ms_p99"`
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -155,7 +159,12 @@ func settleDemo(dn *demoNet) (demoResult, error) {
 	if err != nil {
 		return demoResult{}, fmt.Errorf("settle: %w", err)
 	}
+	p50, p99, n := dn.seq.finality()
 	return demoResult{
+		Replicas:          len(dn.replicas),
+		LedgerTxs:         n,
+		FinalityMsP50:     p50,
+		FinalityMsP99:     p99,
 		BytesRelayed:      s.BytesBilled,
 		PriceNanoPerGiB:   demoPrice,
 		OwedNano:          s.Billed,
@@ -186,7 +195,7 @@ Try: curl -x %s %s/bytes/1048576 -o /dev/null
 }
 
 func printDemo(w io.Writer, r demoResult) {
-	fmt.Fprintf(w, "x402 demo: ledger, seller node and buyer agent on loopback (channel %s)\n\n", r.Channel[:16])
+	fmt.Fprintf(w, "x402 demo: a %d-replica PBFT ledger shard, a seller node and a buyer agent on loopback (channel %s)\n\n", r.Replicas, r.Channel[:16])
 	for _, f := range r.Fetches {
 		fmt.Fprintf(w, "  %-30s %10s  sha256 ok  %s\n", f.Via, humanBytes(uint64(f.Bytes)), f.Elapsed)
 	}
@@ -194,6 +203,7 @@ func printDemo(w io.Writer, r demoResult) {
 	fmt.Fprintf(w, "\nrelayed %s at %s/GiB\n  owed      %s\n  paid      %s\n  settled   %s (seller %s, fee %s)\n  refunded  %s\n",
 		humanBytes(r.BytesRelayed), usd(r.PriceNanoPerGiB), usd(r.OwedNano), usd(r.PaidNano), usd(r.SettledNano),
 		usd(r.SellerBalanceNano), usd(r.FeeNano), usd(r.BuyerRefundNano))
+	fmt.Fprintf(w, "ledger: %d transactions final in %.1f ms (p50), %.1f ms (p99)\n", r.LedgerTxs, r.FinalityMsP50, r.FinalityMsP99)
 }
 
 // fetchResult is one download through one front end.

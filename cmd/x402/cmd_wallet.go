@@ -90,9 +90,14 @@ func runWalletBalance(ctx context.Context, args []string, stdout, stderr io.Writ
 			return fmt.Errorf("wallet balance: %w", err)
 		}
 	}
-	st, err := ledger.NewHTTPClient(*w.ledger).Account(ctx, acc)
+	lc, err := connectWalletLedger(ctx, w)
 	if err != nil {
-		return fmt.Errorf("wallet balance: ledger %s (is it running?): %w", *w.ledger, err)
+		return fmt.Errorf("wallet balance: %w", err)
+	}
+	defer lc.Close()
+	st, err := lc.c.Account(ctx, acc)
+	if err != nil {
+		return fmt.Errorf("wallet balance: ledger %s: %w", lc.url, err)
 	}
 	out := balanceJSON{Account: acc.String(), Nonce: st.Nonce, Balances: map[pay.Asset]string{}, BalancesNano: map[pay.Asset]uint64{}}
 	for a, v := range st.Balances {
@@ -126,10 +131,11 @@ func runWalletFaucet(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("wallet faucet: %w", err)
 	}
-	lc, err := connectLedger(ctx, *w.ledger)
+	lc, err := connectWalletLedger(ctx, w)
 	if err != nil {
 		return fmt.Errorf("wallet faucet: %w", err)
 	}
+	defer lc.Close()
 	r, err := ledger.SubmitBody(ctx, lc.c, lc.domain, priv, ledger.Faucet{Asset: pay.Asset(*asset)})
 	if err != nil {
 		return fmt.Errorf("wallet faucet: %w", err)

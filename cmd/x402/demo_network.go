@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/x402/x402/internal/keys"
@@ -13,6 +15,7 @@ import (
 	"github.com/x402/x402/pay"
 	"github.com/x402/x402/pay/buyer"
 	"github.com/x402/x402/pay/ledger"
+	"github.com/x402/x402/shard"
 )
 
 // The demo's terms.
@@ -41,8 +44,9 @@ func newDemoParty() (demoParty, error) {
 // demoNet is a whole local network: a ledger, a seller node with both
 // proxies and payments, and a buyer agent with a local endpoint.
 type demoNet struct {
-	ledger   *ledger.Ledger
-	seq      *ledger.Sequencer
+	replicas []*shard.Member
+	shard    *shard.LedgerClient
+	seq      *timedLedger // the shard's ledger client, timing submissions
 	node     *node.Node
 	agent    *buyer.Agent
 	seller   demoParty
@@ -68,11 +72,34 @@ func startDemoNet(ctx context.Context, stateDir string, allow []string, log *slo
 		Faucet:       &ledger.FaucetParams{Asset: pay.USD, Amount: demoFunds},
 		MinChallenge: 50 * time.Millisecond, MaxChallenge: time.Hour,
 	}
-	var err error
-	if d.ledger, err = ledger.Open(filepath.Join(stateDir, "ledger.db"), g); err != nil {
+	// The ledger runs on a 4-replica PBFT shard (f = 1) on loopback.
+	res, err := shard.Init(filepath.Join(stateDir, "shard"), demoReplicas, g, 0)
+	if err != nil {
 		return nil, err
 	}
-	d.seq = ledger.NewSequencer(d.ledger, time.Now)
+	for _, r := range res.Replicas {
+		cfg, err := shard.LoadReplicaConfig(r.Config)
+		if err != nil {
+			d.close()
+			return nil, err
+		}
+		m, err := shard.StartReplica(cfg, log)
+		if err != nil {
+			d.close()
+			return nil, err
+		}
+		d.replicas = append(d.replicas, m)
+	}
+	sg, err := shard.LoadGenesis(res.Genesis)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	if d.shard, err = shard.DialLedger(sg, log); err != nil {
+		d.close()
+		return nil, err
+	}
+	d.seq = &timedLedger{Client: d.shard}
 
 	if d.password, err = randomHex(12); err != nil {
 		d.close()
@@ -124,7 +151,48 @@ func (d *demoNet) close() {
 		d.node.Shutdown(ctx)
 		cancel()
 	}
-	if d.ledger != nil {
-		d.ledger.Close()
+	if d.shard != nil {
+		d.shard.Close()
 	}
+	for _, m := range d.replicas {
+		m.Close()
+	}
+}
+
+// demoReplicas is the demo shard's size: 3f+1 with f = 1.
+const demoReplicas = 4
+
+// timedLedger records how long each submitted transaction took to become
+// final (f+1 matching replies).
+type timedLedger struct {
+	ledger.Client
+	mu        sync.Mutex
+	latencies []time.Duration
+}
+
+func (t *timedLedger) Submit(ctx context.Context, tx ledger.SignedTx) (ledger.Receipt, error) {
+	start := time.Now()
+	r, err := t.Client.Submit(ctx, tx)
+	if err == nil {
+		t.mu.Lock()
+		t.latencies = append(t.latencies, time.Since(start))
+		t.mu.Unlock()
+	}
+	return r, err
+}
+
+// finality returns the p50 and p99 submission latencies in milliseconds.
+func (t *timedLedger) finality() (p50, p99 float64, n int) {
+	t.mu.Lock()
+	l := slices.Clone(t.latencies)
+	t.mu.Unlock()
+	if len(l) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(l)
+	at := func(q float64) float64 {
+		i := min(len(l)-1, int(q*float64(len(l))))
+		return float64(l[i].Microseconds()) / 1000
+	}
+	return at(0.50), at(0.99), len(l)
 }

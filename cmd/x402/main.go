@@ -33,6 +33,8 @@ func commands() []command {
 		{"demo", "run a whole local network on loopback, end to end", runDemo},
 		{"sim", "read the SIM card's identity (sim info)", runSim},
 		{"ledger", "create and serve a single-node development ledger", runLedger},
+		{"shard", "create a PBFT shard of ledger replicas, or show its state (init, status)", runShard},
+		{"replica", "run one replica of a shard until SIGINT/SIGTERM", runReplica},
 		{"wallet", "create a wallet key, show balances, use the faucet", runWallet},
 		{"channel", "open, list and close payment channels", runChannel},
 		{"buy", "buy bandwidth from a seller, paying per byte until SIGINT", runBuy},

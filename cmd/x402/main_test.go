@@ -191,6 +191,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("seller %d + fee %d != %d", res.SellerBalanceNano, res.FeeNano, owed)
 	case res.BuyerRefundNano != demoDeposit-owed:
 		t.Fatalf("refund %d, want %d", res.BuyerRefundNano, demoDeposit-owed)
+	case res.Replicas != 4 || res.LedgerTxs < 3 || res.FinalityMsP50 <= 0 || res.FinalityMsP99 < res.FinalityMsP50:
+		t.Fatalf("shard: %d replicas, %d txs, finality p50 %v p99 %v", res.Replicas, res.LedgerTxs, res.FinalityMsP50, res.FinalityMsP99)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"github.com/x402/x402/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -145,13 +147,8 @@ func (p *proc) line(t *testing.T, within time.Duration) string {
 // waitForText polls the process's stderr until it contains text.
 func waitForText(t *testing.T, p *proc, text string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(p.stderr.String(), text) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v did not log %q within %v:\n%s", p.cmd.Args, text, within, p.stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	_ = within // testenv.Eventually's deadline bounds the wait
+	testenv.Eventually(t, fmt.Sprintf("%v to log %q", p.cmd.Args, text), func() bool { return strings.Contains(p.stderr.String(), text) })
 }
 
 // stop sends sig and waits for a clean exit.

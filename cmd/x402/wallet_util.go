@@ -16,6 +16,7 @@ import (
 	"github.com/x402/x402/internal/keys"
 	"github.com/x402/x402/pay"
 	"github.com/x402/x402/pay/ledger"
+	"github.com/x402/x402/shard"
 )
 
 // subcommand is one verb of a command group (x402 wallet new, ...).
@@ -74,14 +75,16 @@ func defaultLedgerURL() string {
 
 // walletFlags are the flags every command acting for a wallet takes.
 type walletFlags struct {
-	key    *string
-	ledger *string
+	key     *string
+	ledger  *string
+	genesis *string // a shard genesis: talk to the PBFT shard instead of --ledger
 }
 
 func addWalletFlags(fs *flag.FlagSet, withLedger bool) walletFlags {
 	w := walletFlags{key: fs.String("key", defaultWalletPath(), "the wallet's key file ($X402_WALLET)")}
 	if withLedger {
 		w.ledger = fs.String("ledger", defaultLedgerURL(), "the ledger's HTTP API ($X402_LEDGER)")
+		w.genesis = fs.String("genesis", "", "a shard genesis file: use that PBFT shard as the ledger")
 	}
 	return w
 }
@@ -103,6 +106,32 @@ type ledgerConn struct {
 	url    string
 	c      ledger.Client
 	domain pay.Domain
+	close  func() error
+}
+
+// Close disconnects.
+func (l ledgerConn) Close() error {
+	if l.close == nil {
+		return nil
+	}
+	return l.close()
+}
+
+// connectWalletLedger connects to the shard of --genesis when given, else
+// to the ledger at --ledger.
+func connectWalletLedger(ctx context.Context, w walletFlags) (ledgerConn, error) {
+	if w.genesis == nil || *w.genesis == "" {
+		return connectLedger(ctx, *w.ledger)
+	}
+	g, err := shard.LoadGenesis(*w.genesis)
+	if err != nil {
+		return ledgerConn{}, err
+	}
+	c, err := shard.DialLedger(g, nil)
+	if err != nil {
+		return ledgerConn{}, fmt.Errorf("shard %s: %w", *w.genesis, err)
+	}
+	return ledgerConn{url: *w.genesis, c: c, domain: g.Ledger.Domain(), close: c.Close}, nil
 }
 
 // connectLedger reads the genesis of the ledger at url.

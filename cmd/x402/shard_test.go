@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/x402/x402/internal/keys"
+	"github.com/x402/x402/internal/testenv"
+	"github.com/x402/x402/pay"
+	"github.com/x402/x402/pay/ledger"
+	"github.com/x402/x402/shard"
+)
+
+// TestShardSurvivesAKilledPrimary runs four `x402 replica` processes on
+// loopback, kills the primary with SIGKILL under a load of transfers, and
+// checks that every transfer completes exactly once, that the restarted
+// replica catches up, and that all four agree (x402 shard status).
+func TestShardSurvivesAKilledPrimary(t *testing.T) {
+	env := cleanEnv(t)
+	dir := t.TempDir() + "/shard"
+	payer, _ := keys.Generate()
+	payee, _ := keys.Generate()
+	acc := func(k ed25519.PrivateKey) pay.Account { return pay.AccountOf(k.Public().(ed25519.PublicKey)) }
+	var init shard.InitResult
+	mustJSON(t, &init, env, "shard", "init", "--replicas", "4", "--dir", dir, "--json", "--faucet", "",
+		"--alloc", acc(payer).String()+"=100 USD")
+	if len(init.Replicas) != 4 {
+		t.Fatalf("shard init: %+v", init)
+	}
+	start := func(i int) *proc {
+		p := startProc(t, env, "replica", "--config", init.Replicas[i].Config, "--log-level", "info")
+		waitForText(t, p, "replica started", 10*time.Second)
+		return p
+	}
+	procs := make([]*proc, 4)
+	for i := range procs {
+		procs[i] = start(i)
+	}
+	g, err := shard.LoadGenesis(init.Genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := shard.DialLedger(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	const transfers = 40
+	errs := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range transfers {
+			if _, err := ledger.SubmitBody(ctx, c, g.Ledger.Domain(), payer, ledger.Transfer{To: acc(payee), Asset: pay.USD, Amount: pay.Nano}); err != nil {
+				errs <- fmt.Errorf("transfer %d: %w", i, err)
+				return
+			}
+		}
+	}()
+	// Kill the primary of view 0 once the load is under way.
+	testenv.Eventually(t, "the first transfers", func() bool {
+		st, err := c.Account(ctx, acc(payee))
+		return err == nil && st.Balances[pay.USD] > 0
+	})
+	procs[0].cmd.Process.Signal(syscall.SIGKILL)
+	procs[0].cmd.Wait()
+	<-done
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st, err := c.Account(ctx, acc(payee))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := transfers * (pay.Nano - pay.FeeFor(pay.Nano, g.Ledger.FeePPM)); st.Balances[pay.USD] != want {
+		t.Fatalf("payee holds %s after %d transfers, want %s (each exactly once)", st.Balances[pay.USD], transfers, want)
+	}
+
+	procs[0] = start(0)
+	var status struct {
+		Replicas []shard.ReplicaStatus `json:"replicas"`
+	}
+	testenv.Eventually(t, "all four replicas to agree", func() bool {
+		mustJSON(t, &status, env, "shard", "status", "--genesis", init.Genesis, "--json")
+		for _, r := range status.Replicas {
+			if !r.Reachable || r.Executed != status.Replicas[0].Executed || r.Digest != status.Replicas[0].Digest {
+				return false
+			}
+		}
+		return true
+	})
+	if status.Replicas[0].View == 0 {
+		t.Fatalf("no view change happened after the primary was killed: %+v", status.Replicas)
+	}
+	human := mustCLI(t, env, "shard", "status", "--genesis", init.Genesis)
+	if !strings.Contains(human, "true") {
+		t.Fatalf("shard status:\n%s", human)
+	}
+	out := mustCLI(t, env, "wallet", "balance", "--account", acc(payee).String(), "--genesis", init.Genesis)
+	if !strings.Contains(out, "39.9996 USD") {
+		t.Fatalf("wallet balance through the shard:\n%s", out)
+	}
+}

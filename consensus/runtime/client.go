@@ -1,0 +1,256 @@
+package runtime
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/x402/x402/consensus/pbft"
+	"github.com/x402/x402/consensus/runtime/transport"
+)
+
+// Client defaults.
+const (
+	// DefaultIdentities is how many client identities a Client runs, hence
+	// how many of its submissions can be outstanding at once.
+	DefaultIdentities = 8
+	// DefaultRetransmitAfter is how long an identity waits for f+1
+	// matching replies before it broadcasts its request to every replica.
+	DefaultRetransmitAfter = 500 * time.Millisecond
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	Domain pbft.Domain
+	// Replicas are the shard's keys and Addrs their addresses, by id.
+	Replicas []ed25519.PublicKey
+	Addrs    []string
+	// Keys are the client identities; each has at most one outstanding
+	// request. When empty, Identities fresh keys are generated
+	// (DefaultIdentities if 0).
+	Keys       []ed25519.PrivateKey
+	Identities int
+	// TickInterval is the client's clock (DefaultTickInterval if 0) and
+	// RetransmitAfter its retransmission timeout (DefaultRetransmitAfter if
+	// 0); it doubles on each retransmission, as the core decides.
+	TickInterval    time.Duration
+	RetransmitAfter time.Duration
+	// Impairment injects delay and loss on everything the client sends.
+	Impairment transport.Impairment
+	// Listen is the local UDP address (":0" if empty).
+	Listen string
+	Logger *slog.Logger
+}
+
+// Client submits operations to a shard and returns their results once
+// f+1 replicas sent matching replies. It is safe for concurrent use: each
+// Submit is served by one of its identities, so up to len(identities)
+// submissions are in flight at once and the others wait.
+type Client struct {
+	ep       *transport.Endpoint
+	verify   *verifier
+	sessions []*session
+	jobs     chan *job
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+type job struct {
+	ctx  context.Context
+	op   []byte
+	done chan jobResult // buffered: the session never blocks on it
+}
+
+type jobResult struct {
+	value []byte
+	err   error
+}
+
+// session is one client identity: a pbft.Client, its links to every
+// replica and the goroutine that drives them.
+type session struct {
+	c       *Client
+	core    *pbft.Client
+	links   []*transport.Link
+	replies chan pbft.Message
+	tick    time.Duration
+	log     *slog.Logger
+}
+
+// Dial starts a client of the shard. Connections are made in the
+// background; Submit waits for them as needed.
+func Dial(cfg ClientConfig) (*Client, error) {
+	n := len(cfg.Replicas)
+	if n == 0 || len(cfg.Addrs) != n {
+		return nil, fmt.Errorf("pbft client: %d addresses for %d replicas", len(cfg.Addrs), n)
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = DefaultTickInterval
+	}
+	if cfg.RetransmitAfter <= 0 {
+		cfg.RetransmitAfter = DefaultRetransmitAfter
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = ":0"
+	}
+	keys := cfg.Keys
+	if len(keys) == 0 {
+		m := cfg.Identities
+		if m <= 0 {
+			m = DefaultIdentities
+		}
+		for range m {
+			_, k, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				return nil, fmt.Errorf("pbft client: %w", err)
+			}
+			keys = append(keys, k)
+		}
+	}
+	ep, err := transport.ListenEndpoint(cfg.Listen, keys[0], cfg.Impairment)
+	if err != nil {
+		return nil, fmt.Errorf("pbft client: %w", err)
+	}
+	c := &Client{ep: ep, verify: newVerifier(cfg.Domain, cfg.Replicas), jobs: make(chan *job)}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	retransmit := int((cfg.RetransmitAfter + cfg.TickInterval - 1) / cfg.TickInterval)
+	// Timestamps must grow across restarts of a client with the same key:
+	// start from the wall clock.
+	first := uint64(time.Now().UnixNano())
+	for i, k := range keys {
+		core, err := pbft.NewClient(pbft.ClientConfig{Domain: cfg.Domain, Key: k, Replicas: cfg.Replicas,
+			RetransmitTimeout: retransmit, Verify: c.verify.Verify}, first)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("pbft client identity %d: %w", i, err)
+		}
+		s := &session{c: c, core: core, replies: make(chan pbft.Message, 64), tick: cfg.TickInterval,
+			log: cfg.Logger.With("client", i)}
+		for r, pub := range cfg.Replicas {
+			l, err := ep.NewLink(transport.LinkConfig{Addr: cfg.Addrs[r], Peer: pub, Key: k, OnMessage: s.deliver,
+				Queue: 256, Logger: s.log})
+			if err != nil {
+				c.Close()
+				return nil, fmt.Errorf("pbft client identity %d: %w", i, err)
+			}
+			s.links = append(s.links, l)
+		}
+		c.sessions = append(c.sessions, s)
+	}
+	for _, s := range c.sessions {
+		c.wg.Add(1)
+		go s.run()
+	}
+	return c, nil
+}
+
+// Submit orders op on the shard and returns its result, accepted from f+1
+// matching replies. It waits for a free identity, then for the result;
+// the request is retransmitted to every replica on timeout and follows view
+// changes. If ctx ends first, Submit returns its error, but the request
+// may still execute (its identity keeps driving it to completion).
+func (c *Client) Submit(ctx context.Context, op []byte) ([]byte, error) {
+	if len(op) > pbft.MaxOpBytes {
+		return nil, fmt.Errorf("pbft client: operation of %d bytes exceeds %d: %w", len(op), pbft.MaxOpBytes, pbft.ErrInvalid)
+	}
+	j := &job{ctx: ctx, op: op, done: make(chan jobResult, 1)}
+	select {
+	case c.jobs <- j:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("pbft client: submit: %w", ctx.Err())
+	case <-c.ctx.Done():
+		return nil, ErrClosed
+	}
+	select {
+	case r := <-j.done:
+		return r.value, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("pbft client: submit: %w", ctx.Err())
+	}
+}
+
+// Close stops every identity and closes the connections. Pending Submits
+// return ErrClosed.
+func (c *Client) Close() error {
+	c.once.Do(func() {
+		c.cancel()
+		c.wg.Wait()
+		for _, s := range c.sessions {
+			for _, l := range s.links {
+				l.Close()
+			}
+		}
+		c.ep.Close()
+	})
+	return nil
+}
+
+// deliver hands a reply read from a link to the session.
+func (s *session) deliver(m pbft.Message) {
+	s.c.verify.precheck(m)
+	select {
+	case s.replies <- m:
+	case <-s.c.ctx.Done():
+	}
+}
+
+func (s *session) send(out []pbft.Outbound) {
+	for _, o := range out {
+		if int(o.To.Replica) < len(s.links) {
+			s.links[o.To.Replica].Send(pbft.Encode(o.Msg))
+		}
+	}
+}
+
+// run drives the identity: it takes a job only when idle, steps replies
+// and ticks the core.
+func (s *session) run() {
+	defer s.c.wg.Done()
+	t := time.NewTicker(s.tick)
+	defer t.Stop()
+	var cur *job
+	defer func() {
+		if cur != nil {
+			cur.done <- jobResult{err: ErrClosed}
+		}
+	}()
+	for {
+		jobs := s.c.jobs
+		if cur != nil {
+			jobs = nil
+		}
+		select {
+		case <-s.c.ctx.Done():
+			return
+		case j := <-jobs:
+			_, out, err := s.core.Submit(j.op)
+			if err != nil {
+				j.done <- jobResult{err: fmt.Errorf("pbft client: submit: %w", err)}
+				continue
+			}
+			cur = j
+			s.send(out)
+		case m := <-s.replies:
+			res, err := s.core.Step(m)
+			if err != nil {
+				s.log.Debug("pbft client: reply rejected", "err", err)
+				continue
+			}
+			if res != nil && cur != nil {
+				cur.done <- jobResult{value: res.Value}
+				cur = nil
+			}
+		case <-t.C:
+			s.send(s.core.Tick())
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package runtime
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/x402/x402/consensus/pbft"
+	"github.com/x402/x402/consensus/runtime/storage"
+	"github.com/x402/x402/consensus/runtime/transport"
+)
+
+// inboundQueue bounds the messages waiting for the event loop; a full
+// queue holds back the transport's readers (QUIC flow control does the
+// rest).
+const inboundQueue = 8192
+
+// maxEventBatch bounds the inbound messages stepped before one Ready, so
+// ticks and sends are not starved under load.
+const maxEventBatch = 1024
+
+// ErrClosed is returned by operations on a closed Replica or Client.
+var ErrClosed = errors.New("pbft runtime: closed")
+
+// Replica runs one replica of a shard: its protocol core, transport,
+// storage and timers. Its methods are safe for concurrent use.
+type Replica struct {
+	cfg    ReplicaConfig
+	node   *pbft.Node
+	store  *storage.Store
+	ep     *transport.Endpoint
+	srv    *transport.Server
+	links  []*transport.Link // by replica id; nil for ourselves
+	verify *verifier
+	log    *slog.Logger
+
+	inbound chan pbft.Message
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error // set before done is closed
+
+	status    atomic.Pointer[Status]
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start opens the replica's state file, restarts its core from it, starts
+// its transport and runs its event loop.
+func Start(cfg ReplicaConfig) (*Replica, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		if cfg.PacketConn != nil {
+			_ = cfg.PacketConn.Close()
+		}
+		return nil, err
+	}
+	r := &Replica{cfg: c, log: c.Logger.With("replica", c.Node.ID), inbound: make(chan pbft.Message, inboundQueue),
+		done: make(chan struct{})}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if err := r.open(); err != nil {
+		r.cancel()
+		r.teardown()
+		return nil, err
+	}
+	r.publishStatus()
+	go r.run()
+	return r, nil
+}
+
+func (r *Replica) open() error {
+	c := &r.cfg
+	if c.Node.Verify == nil {
+		r.verify = newVerifier(c.Node.Domain, c.Node.Replicas)
+		c.Node.Verify = r.verify.Verify
+	}
+	pc := c.PacketConn
+	c.PacketConn = nil
+	var err error
+	r.store, err = storage.Open(c.StatePath, storage.Identity{Domain: c.Node.Domain, Replica: c.Node.ID,
+		Key: c.Node.Replicas[c.Node.ID]})
+	if err != nil {
+		if pc != nil {
+			_ = pc.Close()
+		}
+		return fmt.Errorf("replica %d: %w", c.Node.ID, err)
+	}
+	p, err := r.store.Load()
+	if err != nil {
+		if pc != nil {
+			_ = pc.Close()
+		}
+		return fmt.Errorf("replica %d: %w", c.Node.ID, err)
+	}
+	r.node, err = pbft.Restart(c.Node, p)
+	if err != nil {
+		if pc != nil {
+			_ = pc.Close()
+		}
+		return fmt.Errorf("replica %d: restart: %w", c.Node.ID, err)
+	}
+	if pc != nil {
+		r.ep = transport.NewEndpoint(pc, c.Node.Key, c.Impairment)
+	} else if r.ep, err = transport.ListenEndpoint(c.Listen, c.Node.Key, c.Impairment); err != nil {
+		return fmt.Errorf("replica %d: %w", c.Node.ID, err)
+	}
+	r.srv, err = r.ep.Serve(transport.ServerConfig{Key: c.Node.Key, Replicas: c.Node.Replicas,
+		OnMessage: r.deliver, Status: r.encodedStatus, Logger: r.log})
+	if err != nil {
+		return fmt.Errorf("replica %d: %w", c.Node.ID, err)
+	}
+	r.links = make([]*transport.Link, len(c.Node.Replicas))
+	for i, pub := range c.Node.Replicas {
+		if uint32(i) == c.Node.ID {
+			continue
+		}
+		r.links[i], err = r.ep.NewLink(transport.LinkConfig{Addr: c.Peers[i], Peer: pub, Key: c.Node.Key, Logger: r.log})
+		if err != nil {
+			return fmt.Errorf("replica %d: %w", c.Node.ID, err)
+		}
+	}
+	return nil
+}
+
+// deliver hands an inbound message to the event loop; it runs on the
+// transport's reader goroutines, which also verify the signature ahead.
+func (r *Replica) deliver(_ transport.Peer, m pbft.Message) {
+	if r.verify != nil {
+		r.verify.precheck(m)
+	}
+	select {
+	case r.inbound <- m:
+	case <-r.ctx.Done():
+	}
+}
+
+// Addr returns the address the replica listens on.
+func (r *Replica) Addr() string { return r.ep.Addr().String() }
+
+// Done is closed when the event loop stopped: after Close, or after a
+// storage failure (see Err).
+func (r *Replica) Done() <-chan struct{} { return r.done }
+
+// Err returns why the event loop stopped, once Done is closed.
+func (r *Replica) Err() error {
+	select {
+	case <-r.done:
+		return r.err
+	default:
+		return nil
+	}
+}
+
+// Close stops the event loop, the transport and the storage, and waits for
+// every goroutine of the replica.
+func (r *Replica) Close() error {
+	r.closeOnce.Do(func() {
+		r.cancel()
+		<-r.done
+		r.closeErr = r.teardown()
+	})
+	return r.closeErr
+}
+
+func (r *Replica) teardown() error {
+	if r.srv != nil {
+		r.srv.Close()
+	}
+	for _, l := range r.links {
+		if l != nil {
+			l.Close()
+		}
+	}
+	if r.ep != nil {
+		r.ep.Close()
+	}
+	if r.store != nil {
+		return r.store.Close()
+	}
+	return nil
+}
+
+// run is the event loop: it alone touches the node and the store.
+func (r *Replica) run() {
+	defer close(r.done)
+	t := time.NewTicker(r.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case m := <-r.inbound:
+			r.step(m)
+			for i := 1; i < maxEventBatch; i++ {
+				select {
+				case m = <-r.inbound:
+					r.step(m)
+					continue
+				default:
+				}
+				break
+			}
+		case <-t.C:
+			r.node.Tick()
+		}
+		if err := r.flush(); err != nil {
+			r.err = err
+			r.log.Error("pbft replica stopped", "err", err)
+			return
+		}
+	}
+}
+
+func (r *Replica) step(m pbft.Message) {
+	if err := r.node.Step(m); err != nil {
+		r.log.Debug("pbft replica: message rejected", "kind", m.Kind(), "err", err)
+	}
+}
+
+// flush persists the node's Ready, then sends its messages, reports its
+// executed batches and advances the node.
+func (r *Replica) flush() error {
+	if !r.node.HasReady() {
+		return nil
+	}
+	rd := r.node.Ready()
+	if err := r.store.Save(&rd.Persist); err != nil {
+		return fmt.Errorf("replica %d: persist before sending: %w", r.cfg.Node.ID, err)
+	}
+	r.send(rd.Messages)
+	if r.cfg.OnExecute != nil {
+		for _, b := range rd.Executed {
+			r.cfg.OnExecute(b)
+		}
+	}
+	r.node.Advance()
+	r.publishStatus()
+	return nil
+}
+
+func (r *Replica) send(msgs []pbft.Outbound) {
+	for _, o := range msgs {
+		frame := pbft.Encode(o.Msg)
+		switch {
+		case o.To.ToClient:
+			r.srv.SendClient(o.To.Client, frame)
+		case o.To.Broadcast:
+			for _, l := range r.links {
+				if l != nil {
+					l.Send(frame)
+				}
+			}
+		case int(o.To.Replica) < len(r.links) && r.links[o.To.Replica] != nil:
+			r.links[o.To.Replica].Send(frame)
+		}
+	}
+}
+
+// PublicKey returns the replica's key.
+func (r *Replica) PublicKey() ed25519.PublicKey { return r.cfg.Node.Replicas[r.cfg.Node.ID] }

@@ -1,0 +1,237 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/x402/x402/consensus/pbft"
+)
+
+// entryVersion is the first byte of every encoded entry.
+const entryVersion = 1
+
+// Entry flags.
+const (
+	hasPrePrepare = 1 << iota
+	hasPrepared
+	hasCommitted
+	allFlags = hasPrePrepare | hasPrepared | hasCommitted
+)
+
+// maxList bounds the prepares or commits of one stored entry.
+const maxList = pbft.MaxReplicas
+
+type writer struct{ b []byte }
+
+func (w *writer) u8(v uint8)   { w.b = append(w.b, v) }
+func (w *writer) u32(v uint32) { w.b = binary.BigEndian.AppendUint32(w.b, v) }
+func (w *writer) u64(v uint64) { w.b = binary.BigEndian.AppendUint64(w.b, v) }
+func (w *writer) msg(m pbft.Message) {
+	e := pbft.Encode(m)
+	w.u32(uint32(len(e)))
+	w.b = append(w.b, e...)
+}
+
+// reader decodes the envelope; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b) {
+		r.fail(errors.New("truncated"))
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u8() uint8 {
+	if v := r.take(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if v := r.take(4); v != nil {
+		return binary.BigEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if v := r.take(8); v != nil {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (r *reader) msg() pbft.Message {
+	n := r.u32()
+	b := r.take(int(n))
+	if r.err != nil {
+		return nil
+	}
+	m, err := pbft.Decode(b)
+	if err != nil {
+		r.fail(err)
+		return nil
+	}
+	return m
+}
+
+func (r *reader) count(what string) int {
+	n := r.u32()
+	if r.err == nil && n > maxList {
+		r.fail(fmt.Errorf("%d %s exceed %d", n, what, maxList))
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) done() error {
+	if r.err == nil && len(r.b) > 0 {
+		r.err = fmt.Errorf("%d trailing bytes", len(r.b))
+	}
+	return r.err
+}
+
+func as[T pbft.Message](r *reader, m pbft.Message) T {
+	var zero T
+	if r.err != nil {
+		return zero
+	}
+	v, ok := m.(T)
+	if !ok {
+		r.fail(fmt.Errorf("stored %v where %T belongs", m.Kind(), zero))
+		return zero
+	}
+	return v
+}
+
+func encodeEntry(e *pbft.Entry) []byte {
+	w := &writer{b: make([]byte, 0, 512)}
+	w.u8(entryVersion)
+	w.u64(e.Seq)
+	var flags uint8
+	if e.PrePrepare != nil {
+		flags |= hasPrePrepare
+	}
+	if e.Prepared != nil && e.Prepared.PrePrepare != nil {
+		flags |= hasPrepared
+	}
+	if e.CommitPP != nil {
+		flags |= hasCommitted
+	}
+	w.u8(flags)
+	if flags&hasPrePrepare != 0 {
+		w.msg(e.PrePrepare)
+	}
+	if flags&hasPrepared != 0 {
+		w.msg(e.Prepared.PrePrepare)
+		w.u32(uint32(len(e.Prepared.Prepares)))
+		for _, p := range e.Prepared.Prepares {
+			w.msg(p)
+		}
+	}
+	if flags&hasCommitted != 0 {
+		w.msg(e.CommitPP)
+	}
+	w.u32(uint32(len(e.Commits)))
+	for _, c := range e.Commits {
+		w.msg(c)
+	}
+	return w.b
+}
+
+func decodeEntry(b []byte) (pbft.Entry, error) {
+	r := &reader{b: b}
+	if v := r.u8(); r.err == nil && v != entryVersion {
+		return pbft.Entry{}, fmt.Errorf("entry version %d, want %d", v, entryVersion)
+	}
+	e := pbft.Entry{Seq: r.u64()}
+	flags := r.u8()
+	if r.err == nil && flags&^allFlags != 0 {
+		r.fail(fmt.Errorf("unknown entry flags %#x", flags))
+	}
+	if flags&hasPrePrepare != 0 {
+		e.PrePrepare = as[*pbft.PrePrepare](r, r.msg())
+	}
+	if flags&hasPrepared != 0 {
+		pc := &pbft.PreparedCert{PrePrepare: as[*pbft.PrePrepare](r, r.msg())}
+		n := r.count("prepares")
+		for i := 0; i < n && r.err == nil; i++ {
+			pc.Prepares = append(pc.Prepares, as[*pbft.Prepare](r, r.msg()))
+		}
+		e.Prepared = pc
+	}
+	if flags&hasCommitted != 0 {
+		e.CommitPP = as[*pbft.PrePrepare](r, r.msg())
+	}
+	n := r.count("commits")
+	for i := 0; i < n && r.err == nil; i++ {
+		e.Commits = append(e.Commits, as[*pbft.Commit](r, r.msg()))
+	}
+	if err := r.done(); err != nil {
+		return pbft.Entry{}, err
+	}
+	return e, nil
+}
+
+func encodeHard(h *pbft.HardState) []byte {
+	w := &writer{}
+	w.u64(h.View)
+	if h.Changing {
+		w.u8(1)
+	} else {
+		w.u8(0)
+	}
+	return w.b
+}
+
+func decodeHard(b []byte) (pbft.HardState, error) {
+	r := &reader{b: b}
+	h := pbft.HardState{View: r.u64()}
+	switch c := r.u8(); {
+	case r.err != nil:
+	case c == 1:
+		h.Changing = true
+	case c != 0:
+		r.fail(fmt.Errorf("changing flag %d", c))
+	}
+	return h, r.done()
+}
+
+// encodeCheckpoint stores a stable checkpoint as the (unsigned) state
+// response that would serve it: the codec already carries every field,
+// with the snapshot in chunks.
+func encodeCheckpoint(cp *pbft.StableCheckpoint) []byte {
+	return pbft.Encode(&pbft.StateResponse{Seq: cp.Seq, Digest: cp.Digest, Proof: cp.Proof,
+		AppDigest: cp.AppDigest, Clients: cp.Clients, AppState: cp.AppState})
+}
+
+func decodeCheckpoint(b []byte) (*pbft.StableCheckpoint, error) {
+	m, err := pbft.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	sr, ok := m.(*pbft.StateResponse)
+	if !ok {
+		return nil, fmt.Errorf("stored %v where a checkpoint belongs", m.Kind())
+	}
+	return &pbft.StableCheckpoint{Seq: sr.Seq, Digest: sr.Digest, Proof: sr.Proof,
+		AppDigest: sr.AppDigest, Clients: sr.Clients, AppState: sr.AppState}, nil
+}

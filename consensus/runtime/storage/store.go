@@ -1,0 +1,215 @@
+package storage
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/x402/x402/consensus/pbft"
+	"github.com/x402/x402/internal/boltdb"
+)
+
+// formatVersion identifies this package's layout of the file.
+const formatVersion = 1
+
+var (
+	bucketMeta    = []byte("pbft-meta")
+	bucketEntries = []byte("pbft-entries")
+	keyFormat     = []byte("format")
+	keyIdentity   = []byte("identity")
+	keyHard       = []byte("hard")
+	keyCheckpoint = []byte("checkpoint")
+)
+
+// ErrCorrupt is returned (wrapped) when the state file holds something
+// this package did not write.
+var ErrCorrupt = errors.New("pbft storage: corrupt state file")
+
+// ErrForeign is returned (wrapped) when the state file belongs to another
+// replica or shard.
+var ErrForeign = errors.New("pbft storage: state file belongs to another replica")
+
+// Identity names the replica a state file belongs to.
+type Identity struct {
+	Domain  pbft.Domain
+	Replica uint32
+	Key     ed25519.PublicKey
+}
+
+func (id Identity) encode() []byte {
+	w := &writer{}
+	w.u32(uint32(len(id.Domain.ChainID)))
+	w.b = append(w.b, id.Domain.ChainID...)
+	w.u32(id.Domain.Shard)
+	w.u32(id.Replica)
+	w.u32(uint32(len(id.Key)))
+	w.b = append(w.b, id.Key...)
+	return w.b
+}
+
+// Store is a replica's state file. It is safe for use by one goroutine at a
+// time (the replica's event loop).
+type Store struct {
+	db   *bolt.DB
+	path string
+	cp   uint64 // sequence of the stored checkpoint
+}
+
+// Open opens (creating) the state file at path for replica id. It fails
+// with a clear error when the file is not a bbolt file, was written by
+// another replica or shard, or by an unknown format version.
+func Open(path string, id Identity) (*Store, error) {
+	db, err := boltdb.Open(path, bucketMeta, bucketEntries)
+	if err != nil {
+		return nil, fmt.Errorf("pbft storage: %w", err)
+	}
+	s := &Store{db: db, path: path}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		want := id.encode()
+		f := meta.Get(keyFormat)
+		if f == nil {
+			if meta.Get(keyHard) != nil || meta.Get(keyCheckpoint) != nil || tx.Bucket(bucketEntries).Stats().KeyN > 0 {
+				return fmt.Errorf("%w: state without a format version", ErrCorrupt)
+			}
+			if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+				return err
+			}
+			return meta.Put(keyIdentity, want)
+		}
+		if len(f) != 4 || binary.BigEndian.Uint32(f) != formatVersion {
+			return fmt.Errorf("%w: unknown format version %x", ErrCorrupt, f)
+		}
+		if got := meta.Get(keyIdentity); !bytes.Equal(got, want) {
+			return fmt.Errorf("%w: stored identity differs from chain %q shard %d replica %d",
+				ErrForeign, id.Domain.ChainID, id.Domain.Shard, id.Replica)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("pbft storage %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("pbft storage %s: close: %w", s.path, err)
+	}
+	return nil
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// Save makes p durable in one fsynced transaction: the hard state and the
+// checkpoint are replaced, entries at or below the checkpoint deleted, and
+// p's entries upserted by sequence number.
+func (s *Store) Save(p *pbft.Persist) error {
+	if p.Empty() {
+		return nil
+	}
+	cp := s.cp
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta, entries := tx.Bucket(bucketMeta), tx.Bucket(bucketEntries)
+		if p.Hard != nil {
+			if err := meta.Put(keyHard, encodeHard(p.Hard)); err != nil {
+				return err
+			}
+		}
+		if p.Checkpoint != nil {
+			if err := meta.Put(keyCheckpoint, encodeCheckpoint(p.Checkpoint)); err != nil {
+				return err
+			}
+			cp = p.Checkpoint.Seq
+			c := entries.Cursor()
+			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cp; k, _ = c.First() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		for i := range p.Entries {
+			e := &p.Entries[i]
+			if e.Seq <= cp {
+				continue
+			}
+			if err := entries.Put(seqKey(e.Seq), encodeEntry(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pbft storage %s: save: %w", s.path, err)
+	}
+	s.cp = cp
+	return nil
+}
+
+// Load returns the persisted state, or nil when nothing was persisted yet.
+func (s *Store) Load() (out *pbft.Persisted, err error) {
+	// bbolt panics on some damaged pages; that is corrupt input, not a bug.
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, fmt.Errorf("pbft storage %s: load: %w: %v", s.path, ErrCorrupt, v)
+		}
+	}()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		meta, entries := tx.Bucket(bucketMeta), tx.Bucket(bucketEntries)
+		p := &pbft.Persisted{}
+		written := false
+		if b := meta.Get(keyHard); b != nil {
+			h, err := decodeHard(b)
+			if err != nil {
+				return fmt.Errorf("%w: hard state: %w", ErrCorrupt, err)
+			}
+			p.Hard, written = h, true
+		}
+		if b := meta.Get(keyCheckpoint); b != nil {
+			cp, err := decodeCheckpoint(b)
+			if err != nil {
+				return fmt.Errorf("%w: checkpoint: %w", ErrCorrupt, err)
+			}
+			p.Checkpoint, written = cp, true
+		}
+		err := entries.ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("%w: entry key %x", ErrCorrupt, k)
+			}
+			seq := binary.BigEndian.Uint64(k)
+			e, err := decodeEntry(v)
+			if err != nil {
+				return fmt.Errorf("%w: entry %d: %w", ErrCorrupt, seq, err)
+			}
+			if e.Seq != seq {
+				return fmt.Errorf("%w: entry %d stored under %d", ErrCorrupt, e.Seq, seq)
+			}
+			if p.Checkpoint != nil && seq <= p.Checkpoint.Seq {
+				return fmt.Errorf("%w: entry %d at or below the checkpoint %d", ErrCorrupt, seq, p.Checkpoint.Seq)
+			}
+			p.Entries = append(p.Entries, e)
+			written = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if written {
+			out = p
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pbft storage %s: load: %w", s.path, err)
+	}
+	if out != nil && out.Checkpoint != nil {
+		s.cp = out.Checkpoint.Seq
+	}
+	return out, nil
+}

@@ -1,0 +1,252 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/x402/x402/consensus/pbft"
+	"github.com/x402/x402/internal/quicnet"
+)
+
+// Reconnection backoff of a Link.
+const (
+	minBackoff = 20 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// DefaultQueue is the default number of frames a Link or a client
+// connection holds while its peer is slow or unreachable.
+const DefaultQueue = 8192
+
+// LinkConfig configures an outgoing Link.
+type LinkConfig struct {
+	// Addr is the peer's address and Peer its key.
+	Addr string
+	Peer ed25519.PublicKey
+	// Key is this side's identity.
+	Key ed25519.PrivateKey
+	// OnMessage, when set, receives the messages the peer writes back on the
+	// link's stream (a replica's replies to a client). It is called from the
+	// link's reader goroutine.
+	OnMessage func(pbft.Message)
+	// MaxFrame bounds frames read back (DefaultMaxFrame if 0).
+	MaxFrame int
+	// Queue bounds the frames held for sending (DefaultQueue if 0).
+	Queue  int
+	Logger *slog.Logger
+}
+
+// Link is one outgoing connection to one peer with one long-lived message
+// stream. It dials in the background with backoff, reconnects when the
+// connection fails, and drops what it cannot hold: PBFT retransmits.
+type Link struct {
+	ep     *Endpoint
+	cfg    LinkConfig
+	queue  chan []byte
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	log    *slog.Logger
+
+	connected atomic.Bool
+	dropped   atomic.Uint64
+	badFrames atomic.Uint64
+}
+
+// NewLink starts a link to cfg.Peer at cfg.Addr from e.
+func (e *Endpoint) NewLink(cfg LinkConfig) (*Link, error) {
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	tc, err := quicnet.ClientTLS(cfg.Key, ALPN, cfg.Peer)
+	if err != nil {
+		return nil, fmt.Errorf("link to %s: %w", cfg.Addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Link{ep: e, cfg: cfg, queue: make(chan []byte, cfg.Queue), ctx: ctx, cancel: cancel,
+		log: cfg.Logger.With("peer", cfg.Addr)}
+	l.wg.Add(1)
+	go l.run(tc)
+	return l, nil
+}
+
+// Send queues an encoded message for the peer; it reports false (and
+// counts a drop) when the queue is full.
+func (l *Link) Send(frame []byte) bool {
+	select {
+	case l.queue <- frame:
+		return true
+	default:
+		l.dropped.Add(1)
+		return false
+	}
+}
+
+// Connected reports whether the link has an established stream.
+func (l *Link) Connected() bool { return l.connected.Load() }
+
+// Dropped returns how many frames the link dropped.
+func (l *Link) Dropped() uint64 { return l.dropped.Load() }
+
+// BadFrames returns how many frames read back did not decode.
+func (l *Link) BadFrames() uint64 { return l.badFrames.Load() }
+
+// Close stops the link and waits for its goroutines.
+func (l *Link) Close() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+func (l *Link) run(tc *tls.Config) {
+	defer l.wg.Done()
+	backoff := minBackoff
+	for l.ctx.Err() == nil {
+		conn, st, err := l.dial(tc)
+		if err != nil {
+			if l.ctx.Err() != nil {
+				return
+			}
+			l.log.Debug("pbft link: dial failed", "err", err)
+			l.flush()
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-l.ctx.Done():
+				t.Stop()
+				return
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		l.connected.Store(true)
+		err = l.serve(conn, st)
+		l.connected.Store(false)
+		conn.CloseWithError(0, "")
+		if l.ctx.Err() == nil {
+			l.log.Debug("pbft link: connection lost", "err", err)
+		}
+	}
+}
+
+// flush drops every queued frame: they are stale once the peer is
+// unreachable, and PBFT catches a returning peer up by itself.
+func (l *Link) flush() {
+	for {
+		select {
+		case <-l.queue:
+			l.dropped.Add(1)
+		default:
+			return
+		}
+	}
+}
+
+func (l *Link) dial(tc *tls.Config) (*quic.Conn, *quic.Stream, error) {
+	ua, err := net.ResolveUDPAddr("udp", l.cfg.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve %s: %w", l.cfg.Addr, err)
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, dialTimeout)
+	defer cancel()
+	conn, err := l.ep.tr.Dial(ctx, ua, tc.Clone(), quicConfig())
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial %s: %w", l.cfg.Addr, err)
+	}
+	st, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		conn.CloseWithError(0, "")
+		return nil, nil, fmt.Errorf("open stream to %s: %w", l.cfg.Addr, err)
+	}
+	if _, err := st.Write([]byte{StreamMessages}); err != nil {
+		conn.CloseWithError(0, "")
+		return nil, nil, fmt.Errorf("stream header to %s: %w", l.cfg.Addr, err)
+	}
+	return conn, st, nil
+}
+
+// serve writes queued frames to st until the connection fails or the link
+// closes, reading back frames when the link has an OnMessage.
+func (l *Link) serve(conn *quic.Conn, st *quic.Stream) error {
+	if l.cfg.OnMessage != nil {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			if err := readMessages(bufio.NewReader(st), l.cfg.MaxFrame, &l.badFrames, l.log, l.cfg.OnMessage); err != nil && l.ctx.Err() == nil {
+				l.log.Debug("pbft link: read back failed", "err", err)
+			}
+			conn.CloseWithError(0, "")
+		}()
+	}
+	w := bufio.NewWriterSize(st, 64<<10)
+	for {
+		select {
+		case <-l.ctx.Done():
+			return l.ctx.Err()
+		case <-conn.Context().Done():
+			return context.Cause(conn.Context())
+		case f := <-l.queue:
+			if err := writeQueued(w, f, l.queue); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writeQueued writes f and whatever else is queued, then flushes.
+func writeQueued(w *bufio.Writer, f []byte, queue chan []byte) error {
+	for {
+		if err := writeFrame(w, f); err != nil {
+			return err
+		}
+		select {
+		case f = <-queue:
+			continue
+		default:
+		}
+		if err := w.Flush(); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		return nil
+	}
+}
+
+// readMessages reads frames from r until it fails, decoding each and
+// handing it to deliver; a frame that does not decode is counted and
+// dropped.
+func readMessages(r *bufio.Reader, max int, bad *atomic.Uint64, log *slog.Logger, deliver func(pbft.Message)) error {
+	for {
+		b, err := readFrame(r, max)
+		if err != nil {
+			if errors.Is(err, ErrFrameTooLarge) {
+				bad.Add(1)
+				log.Warn("pbft transport: oversized frame, closing stream", "err", err)
+			}
+			return err
+		}
+		m, err := pbft.Decode(b)
+		if err != nil {
+			bad.Add(1)
+			log.Debug("pbft transport: bad frame dropped", "err", err)
+			continue
+		}
+		deliver(m)
+	}
+}

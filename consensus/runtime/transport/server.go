@@ -1,0 +1,324 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/x402/x402/consensus/pbft"
+	"github.com/x402/x402/internal/quicnet"
+)
+
+// Peer is the authenticated sender of an inbound message: a replica of the
+// shard, or a client known by its key.
+type Peer struct {
+	// Replica is the sender's replica id, or -1 for a client.
+	Replica int
+	// Client is the sender's key as a pbft.ClientID (set for replicas too).
+	Client pbft.ClientID
+}
+
+// IsReplica reports whether the peer is a replica of the shard.
+func (p Peer) IsReplica() bool { return p.Replica >= 0 }
+
+// ServerConfig configures a replica's Server.
+type ServerConfig struct {
+	// Key is the replica's key; Replicas are the shard's keys.
+	Key      ed25519.PrivateKey
+	Replicas []ed25519.PublicKey
+	// OnMessage receives every accepted inbound message, from the
+	// connection's reader goroutine: replicas may send any message but a
+	// reply, clients only requests carrying their own key as Client.
+	OnMessage func(from Peer, m pbft.Message)
+	// Status returns the encoded status answered on a status stream.
+	Status func() []byte
+	// MaxFrame bounds frames from replicas, MaxClientFrame frames from
+	// clients (DefaultMaxFrame and DefaultMaxClientFrame if 0).
+	MaxFrame       int
+	MaxClientFrame int
+	// Queue bounds the replies held for one client (DefaultQueue if 0).
+	Queue  int
+	Logger *slog.Logger
+}
+
+// ServerMetrics counts what a Server dropped.
+type ServerMetrics struct {
+	BadFrames      uint64 // frames that did not decode or exceeded their limit
+	Rejected       uint64 // decoded messages a peer may not send (a forged client, a reply)
+	DroppedReplies uint64 // replies to a client that is not connected or too slow
+}
+
+// Server accepts the connections of a replica's peers and clients.
+type Server struct {
+	cfg    ServerConfig
+	ln     *quic.Listener
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	conns   map[*quic.Conn]struct{}
+	clients map[pbft.ClientID]*clientStream
+
+	badFrames      atomic.Uint64
+	rejected       atomic.Uint64
+	droppedReplies atomic.Uint64
+}
+
+// clientStream is the message stream of one connected client: replies go
+// out on it through a writer goroutine.
+type clientStream struct {
+	queue chan []byte
+	done  chan struct{}
+}
+
+// Serve starts accepting connections on e.
+func (e *Endpoint) Serve(cfg ServerConfig) (*Server, error) {
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.MaxClientFrame <= 0 {
+		cfg.MaxClientFrame = DefaultMaxClientFrame
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OnMessage == nil {
+		return nil, errors.New("pbft server: no message handler")
+	}
+	self := cfg.Key.Public().(ed25519.PublicKey)
+	tc, err := quicnet.ServerTLS(cfg.Key, ALPN, func(pub ed25519.PublicKey) error {
+		// Replicas by their genesis keys and any client by its own key
+		// are admitted; only our own key is not (we never dial ourselves).
+		if pub.Equal(self) {
+			return errors.New("peer presented this replica's own key")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pbft server: %w", err)
+	}
+	ln, err := e.tr.Listen(tc, quicConfig())
+	if err != nil {
+		return nil, fmt.Errorf("pbft server: listen on %s: %w", e.Addr(), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, ln: ln, ctx: ctx, cancel: cancel, log: cfg.Logger,
+		conns: map[*quic.Conn]struct{}{}, clients: map[pbft.ClientID]*clientStream{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Metrics returns the server's drop counters.
+func (s *Server) Metrics() ServerMetrics {
+	return ServerMetrics{BadFrames: s.badFrames.Load(), Rejected: s.rejected.Load(), DroppedReplies: s.droppedReplies.Load()}
+}
+
+// SendClient queues an encoded reply for a connected client; it reports
+// false when the client is not connected or its queue is full.
+func (s *Server) SendClient(id pbft.ClientID, frame []byte) bool {
+	s.mu.Lock()
+	cs := s.clients[id]
+	s.mu.Unlock()
+	if cs != nil {
+		select {
+		case cs.queue <- frame:
+			return true
+		default:
+		}
+	}
+	s.droppedReplies.Add(1)
+	return false
+}
+
+// Close stops accepting, closes every connection and waits for the
+// server's goroutines.
+func (s *Server) Close() {
+	s.cancel()
+	_ = s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.CloseWithError(0, "replica closing")
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.Accept(s.ctx)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.ctx.Err() != nil {
+			s.mu.Unlock()
+			conn.CloseWithError(0, "replica closing")
+			return
+		}
+		s.conns[conn] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serveConn(conn)
+	}
+}
+
+// identify maps a connection's key to a Peer.
+func (s *Server) identify(conn *quic.Conn) (Peer, error) {
+	pub, err := quicnet.ConnKey(conn.ConnectionState().TLS)
+	if err != nil {
+		return Peer{}, err
+	}
+	p := Peer{Replica: -1}
+	copy(p.Client[:], pub)
+	for i, k := range s.cfg.Replicas {
+		if k.Equal(pub) {
+			p.Replica = i
+			break
+		}
+	}
+	return p, nil
+}
+
+func (s *Server) serveConn(conn *quic.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		conn.CloseWithError(0, "")
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+	}()
+	peer, err := s.identify(conn)
+	if err != nil {
+		s.log.Warn("pbft server: unidentified connection", "err", err)
+		return
+	}
+	for {
+		st, err := conn.AcceptStream(s.ctx)
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go s.serveStream(conn, peer, st)
+	}
+}
+
+func (s *Server) serveStream(conn *quic.Conn, peer Peer, st *quic.Stream) {
+	defer s.wg.Done()
+	defer st.CancelRead(0)
+	defer st.Close()
+	r := bufio.NewReader(st)
+	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
+	kind, err := r.ReadByte()
+	if err != nil {
+		return
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	switch kind {
+	case StreamStatus:
+		s.serveStatus(st)
+	case StreamMessages:
+		s.serveMessages(conn, peer, st, r)
+	default:
+		s.badFrames.Add(1)
+	}
+}
+
+func (s *Server) serveStatus(st *quic.Stream) {
+	var b []byte
+	if s.cfg.Status != nil {
+		b = s.cfg.Status()
+	}
+	w := bufio.NewWriter(st)
+	_ = st.SetWriteDeadline(time.Now().Add(headerTimeout))
+	if err := writeFrame(w, b); err == nil {
+		_ = w.Flush()
+	}
+}
+
+func (s *Server) serveMessages(conn *quic.Conn, peer Peer, st *quic.Stream, r *bufio.Reader) {
+	max := s.cfg.MaxFrame
+	if !peer.IsReplica() {
+		max = s.cfg.MaxClientFrame
+		cs := s.attachClient(peer.Client, st)
+		defer s.detachClient(peer.Client, cs)
+	}
+	deliver := func(m pbft.Message) {
+		if !s.admissible(peer, m) {
+			s.rejected.Add(1)
+			return
+		}
+		s.cfg.OnMessage(peer, m)
+	}
+	err := readMessages(r, max, &s.badFrames, s.log, deliver)
+	if err != nil && !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
+		s.log.Debug("pbft server: stream ended", "replica", peer.Replica, "err", err)
+	}
+	_ = conn
+}
+
+// admissible reports whether peer may send m: a replica anything but a
+// reply (signatures are the core's to check), a client only its own
+// requests.
+func (s *Server) admissible(peer Peer, m pbft.Message) bool {
+	switch m := m.(type) {
+	case *pbft.Reply:
+		return false
+	case *pbft.Request:
+		return peer.IsReplica() || m.Client == peer.Client
+	default:
+		return peer.IsReplica()
+	}
+}
+
+// attachClient makes st the stream replies to client id go out on,
+// replacing an earlier one.
+func (s *Server) attachClient(id pbft.ClientID, st *quic.Stream) *clientStream {
+	cs := &clientStream{queue: make(chan []byte, s.cfg.Queue), done: make(chan struct{})}
+	s.mu.Lock()
+	s.clients[id] = cs
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		w := bufio.NewWriterSize(st, 16<<10)
+		for {
+			select {
+			case <-cs.done:
+				return
+			case <-s.ctx.Done():
+				return
+			case f := <-cs.queue:
+				if err := writeQueued(w, f, cs.queue); err != nil {
+					st.CancelRead(0)
+					return
+				}
+			}
+		}
+	}()
+	return cs
+}
+
+func (s *Server) detachClient(id pbft.ClientID, cs *clientStream) {
+	close(cs.done)
+	s.mu.Lock()
+	if s.clients[id] == cs {
+		delete(s.clients, id)
+	}
+	s.mu.Unlock()
+}

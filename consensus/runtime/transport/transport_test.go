@@ -1,0 +1,179 @@
+package transport
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/x402/x402/consensus/pbft"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func key(t *testing.T) ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func pub(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+type delivery struct {
+	from Peer
+	m    pbft.Message
+}
+
+// TestServerAdmission: a replica accepts any message but a reply from a
+// replica, only its own requests from a client, and counts and drops bad
+// frames; replies go out on the client's own connection.
+func TestServerAdmission(t *testing.T) {
+	sk, rk, ck := key(t), key(t), key(t)
+	sep, err := ListenEndpoint("127.0.0.1:0", sk, Impairment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sep.Close()
+	got := make(chan delivery, 16)
+	srv, err := sep.Serve(ServerConfig{Key: sk, Replicas: []ed25519.PublicKey{pub(sk), pub(rk)},
+		OnMessage: func(p Peer, m pbft.Message) { got <- delivery{p, m} }, MaxClientFrame: 1024,
+		Status: func() []byte { return []byte("status") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	addr := sep.Addr().String()
+
+	cep, err := ListenEndpoint("127.0.0.1:0", ck, Impairment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cep.Close()
+	replies := make(chan pbft.Message, 4)
+	client, err := cep.NewLink(LinkConfig{Addr: addr, Peer: pub(sk), Key: ck, OnMessage: func(m pbft.Message) { replies <- m }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	replica, err := cep.NewLink(LinkConfig{Addr: addr, Peer: pub(sk), Key: rk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+
+	var cid pbft.ClientID
+	copy(cid[:], pub(ck))
+	own := &pbft.Request{Client: cid, Timestamp: 1, Op: []byte("x")}
+	forged := &pbft.Request{Client: pbft.ClientID{1}, Timestamp: 1, Op: []byte("x")}
+	client.Send([]byte{0xff, 1, 2})                     // garbage
+	client.Send(pbft.Encode(forged))                    // another client's request
+	client.Send(pbft.Encode(&pbft.Prepare{Replica: 1})) // a client posing as a replica
+	client.Send(pbft.Encode(own))                       // fine
+	replica.Send(pbft.Encode(&pbft.Reply{Replica: 1}))  // replicas send no replies
+	replica.Send(pbft.Encode(&pbft.Prepare{View: 2}))   // fine
+	for range 2 {
+		switch d := <-got; d.m.Kind() {
+		case pbft.KindRequest:
+			if d.from.IsReplica() || d.from.Client != cid {
+				t.Fatalf("client delivery from %+v", d.from)
+			}
+		case pbft.KindPrepare:
+			if d.from.Replica != 1 || d.m.(*pbft.Prepare).View != 2 {
+				t.Fatalf("replica delivery %+v", d)
+			}
+		default:
+			t.Fatalf("delivered %v", d.m.Kind())
+		}
+	}
+	waitFor(t, "drops to be counted", func() bool {
+		m := srv.Metrics()
+		return m.BadFrames == 1 && m.Rejected == 3
+	})
+
+	if !srv.SendClient(cid, pbft.Encode(&pbft.Reply{Client: cid, Timestamp: 1, Result: []byte("ok")})) {
+		t.Fatal("reply to a connected client not queued")
+	}
+	if r := (<-replies).(*pbft.Reply); string(r.Result) != "ok" {
+		t.Fatalf("reply %+v", r)
+	}
+	if srv.SendClient(pbft.ClientID{9}, []byte{1}) {
+		t.Fatal("reply to an unknown client queued")
+	}
+
+	// An oversized client frame ends that stream; the link reconnects.
+	client.Send(make([]byte, 2048))
+	waitFor(t, "the oversized frame to be counted", func() bool { return srv.Metrics().BadFrames == 2 })
+	client.Send(pbft.Encode(&pbft.Request{Client: cid, Timestamp: 2}))
+	if d := <-got; d.m.(*pbft.Request).Timestamp != 2 {
+		t.Fatalf("after reconnect: %+v", d)
+	}
+
+	st, err := cep.QueryStatus(t.Context(), addr, pub(sk), key(t))
+	if err != nil || string(st) != "status" {
+		t.Fatalf("status %q, %v", st, err)
+	}
+	if _, err := cep.QueryStatus(t.Context(), addr, pub(rk), key(t)); err == nil {
+		t.Fatal("status from a server presenting an unexpected key")
+	}
+}
+
+func TestLossyDelaysAndDrops(t *testing.T) {
+	recv, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	send := func(im Impairment, n int) (int, time.Duration) {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := NewLossy(pc, im)
+		defer l.Close()
+		start := time.Now()
+		for i := range n {
+			if _, err := l.WriteTo([]byte{byte(i)}, recv.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := 0
+		var first time.Duration
+		buf := make([]byte, 16)
+		for {
+			_ = recv.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, _, err := recv.ReadFrom(buf); err != nil {
+				break
+			}
+			if got == 0 {
+				first = time.Since(start)
+			}
+			got++
+		}
+		return got, first
+	}
+	if got, first := send(Impairment{Delay: 40 * time.Millisecond}, 20); got != 20 || first < 40*time.Millisecond {
+		t.Fatalf("delayed link: %d datagrams, first after %v", got, first)
+	}
+	if got, _ := send(Impairment{Loss: 1}, 20); got != 0 {
+		t.Fatalf("a link losing everything delivered %d", got)
+	}
+	if got, _ := send(Impairment{Loss: 0.5, Seed: 3}, 400); got < 120 || got > 280 {
+		t.Fatalf("a link losing half delivered %d of 400", got)
+	}
+}

@@ -1,0 +1,118 @@
+package runtime
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"sync"
+
+	"github.com/x402/x402/consensus/pbft"
+)
+
+// verifyCacheSize bounds each of the verifier's two generations.
+const verifyCacheSize = 1 << 16
+
+// verifier checks message signatures ahead of the event loop: transport
+// reader goroutines verify each inbound message in parallel and remember
+// the (key, payload, signature) triples that verified, so the single-
+// threaded core finds them in the cache instead of verifying again. Its
+// Verify is a pure function of its arguments, as pbft.VerifyFunc requires:
+// a cache hit is only ever a triple ed25519.Verify accepted.
+type verifier struct {
+	domain   pbft.Domain
+	replicas []ed25519.PublicKey
+
+	mu       sync.Mutex
+	cur, old map[[32]byte]struct{}
+}
+
+func newVerifier(d pbft.Domain, replicas []ed25519.PublicKey) *verifier {
+	return &verifier{domain: d, replicas: replicas, cur: map[[32]byte]struct{}{}, old: map[[32]byte]struct{}{}}
+}
+
+func tripleKey(pub ed25519.PublicKey, msg, sig []byte) [32]byte {
+	h := sha256.New()
+	h.Write(pub)
+	h.Write(sig)
+	h.Write(msg)
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// Verify implements pbft.VerifyFunc.
+func (v *verifier) Verify(pub ed25519.PublicKey, msg, sig []byte) bool {
+	k := tripleKey(pub, msg, sig)
+	v.mu.Lock()
+	_, ok := v.cur[k]
+	if !ok {
+		_, ok = v.old[k]
+	}
+	v.mu.Unlock()
+	return ok || ed25519.Verify(pub, msg, sig)
+}
+
+// precheck verifies m's own signature (and those of a pre-prepare's
+// requests, which a backup checks too) and caches what verifies.
+func (v *verifier) precheck(m pbft.Message) {
+	if pp, ok := m.(*pbft.PrePrepare); ok {
+		for _, q := range pp.Batch {
+			v.check(q)
+		}
+	}
+	v.check(m)
+}
+
+func (v *verifier) check(m pbft.Message) {
+	pub, sig := v.signer(m)
+	if pub == nil {
+		return
+	}
+	msg := v.domain.SignedBytes(m)
+	if !ed25519.Verify(pub, msg, sig) {
+		return
+	}
+	k := tripleKey(pub, msg, sig)
+	v.mu.Lock()
+	if len(v.cur) >= verifyCacheSize {
+		v.old, v.cur = v.cur, make(map[[32]byte]struct{}, verifyCacheSize)
+	}
+	v.cur[k] = struct{}{}
+	v.mu.Unlock()
+}
+
+// signer returns the key m claims to be signed by and its signature.
+func (v *verifier) signer(m pbft.Message) (ed25519.PublicKey, []byte) {
+	if q, ok := m.(*pbft.Request); ok {
+		return ed25519.PublicKey(q.Client[:]), q.Sig[:]
+	}
+	id, ok := pbft.Sender(m)
+	if !ok || int(id) >= len(v.replicas) {
+		return nil, nil
+	}
+	var sig []byte
+	switch m := m.(type) {
+	case *pbft.PrePrepare:
+		sig = m.Sig[:]
+	case *pbft.Prepare:
+		sig = m.Sig[:]
+	case *pbft.Commit:
+		sig = m.Sig[:]
+	case *pbft.Reply:
+		sig = m.Sig[:]
+	case *pbft.Checkpoint:
+		sig = m.Sig[:]
+	case *pbft.ViewChange:
+		sig = m.Sig[:]
+	case *pbft.NewView:
+		sig = m.Sig[:]
+	case *pbft.Status:
+		sig = m.Sig[:]
+	case *pbft.StateRequest:
+		sig = m.Sig[:]
+	case *pbft.StateResponse:
+		sig = m.Sig[:]
+	default:
+		return nil, nil
+	}
+	return v.replicas[id], sig
+}

@@ -1,0 +1,92 @@
+package shard
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/x402/x402/consensus/pbft"
+	"github.com/x402/x402/consensus/runtime"
+	"github.com/x402/x402/internal/keys"
+	"github.com/x402/x402/pay/ledger"
+)
+
+// Member is a running replica of a shard: the consensus runtime over the
+// replicated ledger.
+type Member struct {
+	rt     *runtime.Replica
+	ledger *ledger.Ledger
+}
+
+// Domain is the consensus signing domain of a ledger genesis.
+func Domain(g ledger.Genesis) pbft.Domain { return pbft.Domain{ChainID: g.Chain, Shard: g.Shard} }
+
+// StartReplica opens the replica's ledger and consensus state (created
+// 0700) and starts serving the shard.
+func StartReplica(cfg ReplicaConfig, log *slog.Logger) (*Member, error) {
+	g, err := LoadGenesis(cfg.Path(cfg.Genesis))
+	if err != nil {
+		return nil, err
+	}
+	if int(cfg.ID) >= len(g.Replicas) {
+		return nil, fmt.Errorf("replica: id %d is not in the shard of %d", cfg.ID, len(g.Replicas))
+	}
+	key, err := keys.Load(cfg.Path(cfg.Key))
+	if err != nil {
+		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
+	}
+	pubs, err := g.Keys()
+	if err != nil {
+		return nil, err
+	}
+	if !pubs[cfg.ID].Equal(key.Public().(ed25519.PublicKey)) {
+		return nil, fmt.Errorf("replica %d: key %s is not the genesis key of replica %d", cfg.ID, cfg.Key, cfg.ID)
+	}
+	dir := cfg.Path(cfg.StateDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
+	}
+	l, err := ledger.Open(filepath.Join(dir, "ledger.db"), g.Ledger)
+	if err != nil {
+		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		listen = g.Replicas[cfg.ID].Address
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	rt, err := runtime.Start(runtime.ReplicaConfig{
+		Node: pbft.Config{
+			Domain: Domain(g.Ledger), ID: cfg.ID, Key: key, Replicas: pubs,
+			App: ledger.NewReplicated(l),
+		},
+		Listen:    listen,
+		Peers:     g.Addresses(),
+		StatePath: filepath.Join(dir, "consensus.db"),
+		Logger:    log.With("replica", cfg.ID),
+	})
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
+	}
+	return &Member{rt: rt, ledger: l}, nil
+}
+
+// Status is the replica's consensus state.
+func (r *Member) Status() runtime.Status { return r.rt.Status() }
+
+// Done is closed if the replica stops by itself (a fatal error).
+func (r *Member) Done() <-chan struct{} { return r.rt.Done() }
+
+// Err is why the replica stopped by itself.
+func (r *Member) Err() error { return r.rt.Err() }
+
+// Close stops the replica and closes its state.
+func (r *Member) Close() error {
+	return errors.Join(r.rt.Close(), r.ledger.Close())
+}
