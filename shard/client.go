@@ -18,12 +18,13 @@ type LedgerClient struct {
 }
 
 // DialLedger connects to the shard of g.
-func DialLedger(g Genesis, log *slog.Logger) (*LedgerClient, error) {
+func DialLedger(g Genesis, log *slog.Logger, opts ...Option) (*LedgerClient, error) {
+	o := options(opts)
 	pubs, err := g.Keys()
 	if err != nil {
 		return nil, err
 	}
-	c, err := runtime.Dial(runtime.ClientConfig{Domain: Domain(g.Ledger), Replicas: pubs, Addrs: g.Addresses(), Logger: log})
+	c, err := runtime.Dial(runtime.ClientConfig{Domain: Domain(g.Ledger), Replicas: pubs, Addrs: g.Addresses(), Identities: o.identities, Impairment: o.impairment, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,8 @@ func Domain(g ledger.Genesis) pbft.Domain { return pbft.Domain{ChainID: g.Chain,
 
 // StartReplica opens the replica's ledger and consensus state (created
 // 0700) and starts serving the shard.
-func StartReplica(cfg ReplicaConfig, log *slog.Logger) (*Member, error) {
+func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member, error) {
+	o := options(opts)
 	g, err := LoadGenesis(cfg.Path(cfg.Genesis))
 	if err != nil {
 		return nil, err
@@ -65,10 +66,11 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger) (*Member, error) {
 			Domain: Domain(g.Ledger), ID: cfg.ID, Key: key, Replicas: pubs,
 			App: ledger.NewReplicated(l),
 		},
-		Listen:    listen,
-		Peers:     g.Addresses(),
-		StatePath: filepath.Join(dir, "consensus.db"),
-		Logger:    log.With("replica", cfg.ID),
+		Listen:     listen,
+		Peers:      g.Addresses(),
+		StatePath:  filepath.Join(dir, "consensus.db"),
+		Impairment: o.impairment,
+		Logger:     log.With("replica", cfg.ID),
 	})
 	if err != nil {
 		l.Close()

@@ -35,6 +35,7 @@ func commands() []command {
 		{"ledger", "create and serve a single-node development ledger", runLedger},
 		{"shard", "create a PBFT shard of ledger replicas, or show its state (init, status)", runShard},
 		{"replica", "run one replica of a shard until SIGINT/SIGTERM", runReplica},
+		{"bench", "offer a steady ledger load to a shard and report finality (bench shard)", runBench},
 		{"wallet", "create a wallet key, show balances, use the faucet", runWallet},
 		{"channel", "open, list and close payment channels", runChannel},
 		{"buy", "buy bandwidth from a seller, paying per byte until SIGINT", runBuy},

@@ -110,3 +110,12 @@ func TestShardSurvivesAKilledPrimary(t *testing.T) {
 		t.Fatalf("wallet balance through the shard:\n%s", out)
 	}
 }
+
+func TestBenchShardReportsFinality(t *testing.T) {
+	var res shard.BenchResult
+	mustJSON(t, &res, cleanEnv(t), "bench", "shard", "--duration", "1s", "--rate", "200", "--senders", "8", "--json")
+	if res.Replicas != 4 || res.Committed == 0 || res.Failed != 0 || res.Submitted != res.Committed ||
+		res.FinalityMsP50 <= 0 || res.FinalityMsP99 < res.FinalityMsP50 || res.TPS <= 0 {
+		t.Fatalf("bench shard: %+v", res)
+	}
+}

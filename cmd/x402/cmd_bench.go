@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/x402/x402/shard"
+)
+
+// runBench dispatches `x402 bench shard`.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "shard" {
+		return usageError{"bench: want shard"}
+	}
+	fs := newFlags("bench shard", stderr)
+	var cfg shard.BenchConfig
+	fs.StringVar(&cfg.Genesis, "genesis", "", "load a running shard (default: an in-process shard on loopback)")
+	fs.IntVar(&cfg.Replicas, "replicas", 4, "replicas of the in-process shard (3f+1)")
+	fs.DurationVar(&cfg.Delay, "delay", 0, "one-way delay injected on every link (in-process shard)")
+	fs.Float64Var(&cfg.Rate, "rate", 1000, "offered transactions per second (0: as fast as possible)")
+	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long the load is offered")
+	fs.IntVar(&cfg.Senders, "senders", 64, "accounts submitting in parallel")
+	asJSON := fs.Bool("json", false, `print {"submitted", "committed", "failed", "tps", "finality_ms_p50", "finality_ms_p99"}`)
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if cfg.Replicas < 4 || (cfg.Replicas-1)%3 != 0 {
+		return usageError{"bench shard: --replicas must be 3f+1 (4, 7, ...)"}
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	res, err := shard.Bench(ctx, cfg, log)
+	if err != nil {
+		return fmt.Errorf("bench shard: %w", err)
+	}
+	if *asJSON {
+		return writeJSONLine(stdout, res)
+	}
+	fmt.Fprintf(stdout, "%d replicas, %.0f ms one-way delay: %d submitted, %d committed, %d failed; %.0f tx/s; finality p50 %.1f ms, p99 %.1f ms\n",
+		res.Replicas, res.DelayMs, res.Submitted, res.Committed, res.Failed, res.TPS, res.FinalityMsP50, res.FinalityMsP99)
+	return nil
+}

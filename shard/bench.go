@@ -1,0 +1,222 @@
+package shard
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/x402/x402/consensus/runtime/transport"
+	"github.com/x402/x402/internal/keys"
+	"github.com/x402/x402/pay"
+	"github.com/x402/x402/pay/ledger"
+)
+
+// BenchConfig is a steady load of ledger transfers offered to a shard.
+type BenchConfig struct {
+	// Genesis names a running shard (its faucet funds the senders); empty
+	// starts an in-process shard of Replicas on loopback.
+	Genesis  string
+	Replicas int
+	// Delay is the one-way delay injected on every link of an in-process
+	// shard (and on the client's).
+	Delay time.Duration
+	// Rate is the offered load in transactions per second (0: as fast as
+	// the senders go); Duration how long it is offered.
+	Rate     float64
+	Duration time.Duration
+	// Senders is how many accounts submit in parallel (each signs its own
+	// nonces in order).
+	Senders int
+}
+
+// BenchResult is what `x402 bench shard` prints.
+type BenchResult struct {
+	Replicas      int     `json:"replicas"`
+	Submitted     int     `json:"submitted"`
+	Committed     int     `json:"committed"`
+	Failed        int     `json:"failed"`
+	TPS           float64 `json:"tps"`
+	FinalityMsP50 float64 `json:"finality_ms_p50"`
+	FinalityMsP99 float64 `json:"finality_ms_p99"`
+	DelayMs       float64 `json:"delay_ms"`
+}
+
+// Bench runs the load and reports it. Transactions in flight at the end
+// are waited for, not abandoned.
+func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult, error) {
+	if cfg.Senders <= 0 {
+		cfg.Senders = 64
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 5 * time.Second
+	}
+	senders := make([]ed25519.PrivateKey, cfg.Senders)
+	for i := range senders {
+		k, err := keys.Generate()
+		if err != nil {
+			return BenchResult{}, err
+		}
+		senders[i] = k
+	}
+	im := transport.Impairment{Delay: cfg.Delay}
+	g, stop, err := benchShard(cfg, senders, im, log)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer stop()
+	c, err := DialLedger(g, log, WithImpairment(im), WithIdentities(cfg.Senders))
+	if err != nil {
+		return BenchResult{}, err
+	}
+	defer c.Close()
+	d := g.Ledger.Domain()
+	sinkKey, err := keys.Generate()
+	if err != nil {
+		return BenchResult{}, err
+	}
+	sink := pay.AccountOf(sinkKey.Public().(ed25519.PublicKey))
+
+	// Senders of a running shard fund themselves from its faucet.
+	if cfg.Genesis != "" {
+		if g.Ledger.Faucet == nil {
+			return BenchResult{}, errors.New("bench: the shard's ledger has no faucet to fund the senders")
+		}
+		for _, k := range senders {
+			if _, err := ledger.SubmitBody(ctx, c, d, k, ledger.Faucet{Asset: g.Ledger.Faucet.Asset}); err != nil {
+				return BenchResult{}, fmt.Errorf("bench: fund sender: %w", err)
+			}
+		}
+	}
+	asset := pay.USD
+	if g.Ledger.Faucet != nil && cfg.Genesis != "" {
+		asset = g.Ledger.Faucet.Asset
+	}
+
+	var tokens <-chan time.Time
+	if cfg.Rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+		defer t.Stop()
+		tokens = t.C
+	}
+	deadline := time.Now().Add(cfg.Duration)
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		res       = BenchResult{Replicas: len(g.Replicas), DelayMs: float64(cfg.Delay.Microseconds()) / 1000}
+	)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, k := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from := pay.AccountOf(k.Public().(ed25519.PublicKey))
+			st, err := c.Account(ctx, from)
+			if err != nil {
+				return
+			}
+			nonce := st.Nonce
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				if tokens != nil {
+					select {
+					case <-tokens:
+					case <-ctx.Done():
+						return
+					}
+				}
+				nonce++
+				tx := ledger.Tx{From: from, Nonce: nonce, Body: ledger.Transfer{To: sink, Asset: asset, Amount: 1}}.Sign(d, k)
+				t0 := time.Now()
+				r, err := c.Submit(ctx, tx)
+				lat := time.Since(t0)
+				mu.Lock()
+				res.Submitted++
+				if err != nil || r.Err != "" {
+					if res.Failed == 0 {
+						log.Warn("bench: first failed transaction", "err", err, "receipt", r.Err)
+					}
+					res.Failed++
+					if err == nil {
+						nonce-- // rejected: the nonce was not used
+					}
+				} else {
+					res.Committed++
+					latencies = append(latencies, lat)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	res.TPS = float64(res.Committed) / elapsed.Seconds()
+	slices.Sort(latencies)
+	if n := len(latencies); n > 0 {
+		ms := func(q float64) float64 { return float64(latencies[min(n-1, int(q*float64(n)))].Microseconds()) / 1000 }
+		res.FinalityMsP50, res.FinalityMsP99 = ms(0.50), ms(0.99)
+	}
+	return res, nil
+}
+
+// benchShard returns the shard to load: the running one of cfg.Genesis, or
+// a new in-process one whose genesis funds the senders.
+func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impairment, log *slog.Logger) (Genesis, func(), error) {
+	if cfg.Genesis != "" {
+		g, err := LoadGenesis(cfg.Genesis)
+		return g, func() {}, err
+	}
+	n := cfg.Replicas
+	if n == 0 {
+		n = 4
+	}
+	dir, err := os.MkdirTemp("", "x402-bench-shard-")
+	if err != nil {
+		return Genesis{}, nil, err
+	}
+	issuer, err := keys.Generate()
+	if err != nil {
+		return Genesis{}, nil, err
+	}
+	lg := ledger.Genesis{Chain: "x402-bench", FeePPM: 10, FeeAccount: pay.AccountOf(issuer.Public().(ed25519.PublicKey)),
+		Issuer: pay.AccountOf(issuer.Public().(ed25519.PublicKey)), MinChallenge: time.Second, MaxChallenge: time.Hour}
+	for _, k := range senders {
+		lg.Allocations = append(lg.Allocations, ledger.Allocation{Account: pay.AccountOf(k.Public().(ed25519.PublicKey)), Asset: pay.USD, Amount: pay.Nano})
+	}
+	res, err := Init(filepath.Join(dir, "shard"), n, lg, 0)
+	if err != nil {
+		os.RemoveAll(dir)
+		return Genesis{}, nil, err
+	}
+	var members []*Member
+	stop := func() {
+		for _, m := range members {
+			m.Close()
+		}
+		os.RemoveAll(dir)
+	}
+	for _, r := range res.Replicas {
+		rc, err := LoadReplicaConfig(r.Config)
+		if err == nil {
+			var m *Member
+			if m, err = StartReplica(rc, log, WithImpairment(im)); err == nil {
+				members = append(members, m)
+				continue
+			}
+		}
+		stop()
+		return Genesis{}, nil, err
+	}
+	g, err := LoadGenesis(res.Genesis)
+	if err != nil {
+		stop()
+		return Genesis{}, nil, err
+	}
+	return g, stop, nil
+}
