@@ -24,6 +24,7 @@ type Config struct {
 	Admin    AdminSection    `toml:"admin"`
 	Meter    MeterSection    `toml:"meter"`
 	Payments PaymentsSection `toml:"payments"`
+	Replica  ReplicaSection  `toml:"replica"`
 	Buyers   []BuyerEntry    `toml:"buyers"`
 	baseDir  string          // directory relative paths are resolved against
 }
@@ -70,6 +71,7 @@ type MeterSection struct {
 type PaymentsSection struct {
 	Listen         string   `toml:"listen"`          // UDP address of the payment session; "" turns payments off
 	Ledger         string   `toml:"ledger"`          // the ledger's HTTP API base URL
+	Genesis        string   `toml:"genesis"`         // or a shard genesis file: use that PBFT shard as the ledger
 	Asset          string   `toml:"asset"`           // USD or X402
 	PricePerGiB    string   `toml:"price_per_gib"`   // decimal units per GiB, e.g. "0.50"
 	CreditWindow   uint64   `toml:"credit_window"`   // bytes a buyer may run ahead of its payments
@@ -100,6 +102,12 @@ func (p PaymentsSection) terms() (asset pay.Asset, price, threshold pay.Amount, 
 		}
 	}
 	return asset, price, threshold, nil
+}
+
+// ReplicaSection runs a shard replica inside the node.
+type ReplicaSection struct {
+	// Config is the replica's config file (see x402 shard init); "" runs none.
+	Config string `toml:"config"`
 }
 
 // BuyerEntry is one row of the static buyer table.
@@ -294,8 +302,10 @@ save_every = "30s"
 # Sell for money: buyers open a channel on the ledger and pay through the
 # payment session (QUIC, UDP) as their traffic flows. "" turns it off.
 listen = ""
-# The ledger's HTTP API.
+# The ledger: its HTTP API (a development ledger), or the genesis file of
+# the PBFT shard that runs it (then "ledger" is not used).
 ledger = ""
+genesis = ""
 asset = "USD"
 price_per_gib = "0.50"
 # Bytes a buyer may run beyond what it has paid for; then its traffic pauses.
@@ -308,6 +318,11 @@ claim_threshold = "0.01"
 statement_every = 16384
 # The host buyers reach the proxies at when they listen on 0.0.0.0.
 public_host = ""
+
+[replica]
+# Run a replica of a PBFT ledger shard inside this node: the path of its
+# config file (x402 shard init writes one per replica). "" runs none.
+config = ""
 
 # Buyers allowed to use the proxies. The payment layer adds channel-bound
 # credentials on top of this static table.

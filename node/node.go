@@ -16,6 +16,7 @@ import (
 	"github.com/x402/x402/pay/ledger"
 	"github.com/x402/x402/proxy"
 	"github.com/x402/x402/proxy/egress"
+	"github.com/x402/x402/shard"
 )
 
 // Options are what a node takes besides its config file.
@@ -40,7 +41,10 @@ type Node struct {
 	store  *meter.Store
 	policy *egress.Policy
 	proxy  *proxy.Proxy
-	pay    *payments // nil unless payments are configured
+	pay    *payments     // nil unless payments are configured
+	member *shard.Member // nil unless a replica is configured
+	// shardClient is the payments' ledger client when it is a shard.
+	shardClient *shard.LedgerClient
 
 	socksL, httpL, adminL net.Listener
 	admin                 *http.Server
@@ -90,6 +94,15 @@ func (n *Node) start() error {
 	}
 	if err := n.policy.RefreshNodeAddrs(); err != nil {
 		return fmt.Errorf("egress: read this node's addresses: %w", err)
+	}
+	if n.cfg.Replica.Config != "" {
+		rc, err := shard.LoadReplicaConfig(n.cfg.resolve(n.cfg.Replica.Config))
+		if err != nil {
+			return err
+		}
+		if n.member, err = shard.StartReplica(rc, n.log); err != nil {
+			return err
+		}
 	}
 	auth := n.opts.Auth
 	if auth == nil {
@@ -252,6 +265,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.pay != nil {
 		errs = append(errs, n.pay.store.Close())
 	}
+	if n.shardClient != nil {
+		errs = append(errs, n.shardClient.Close())
+	}
+	if n.member != nil {
+		errs = append(errs, n.member.Close())
+	}
 	if err := n.store.Save(n.meter); err != nil {
 		errs = append(errs, err)
 	}
@@ -281,5 +300,11 @@ func (n *Node) closeAll() {
 			n.pay.server.Close()
 		}
 		n.pay.store.Close()
+	}
+	if n.shardClient != nil {
+		n.shardClient.Close()
+	}
+	if n.member != nil {
+		n.member.Close()
 	}
 }

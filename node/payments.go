@@ -16,6 +16,7 @@ import (
 	"github.com/x402/x402/pay/seller"
 	"github.com/x402/x402/pay/session"
 	"github.com/x402/x402/proxy"
+	"github.com/x402/x402/shard"
 )
 
 // payments is the node's selling-for-money side: the seller's channels and
@@ -55,11 +56,23 @@ func (n *Node) startPayments(ctx context.Context, stateDir string) (*payments, e
 		return nil, err
 	}
 	lc := n.opts.Ledger
-	if lc == nil {
-		if pc.Ledger == "" {
-			return nil, errors.New("payments.ledger is not set")
+	switch {
+	case lc != nil:
+	case pc.Genesis != "":
+		sg, err := shard.LoadGenesis(n.cfg.resolve(pc.Genesis))
+		if err != nil {
+			return nil, fmt.Errorf("payments.genesis: %w", err)
 		}
+		sc, err := shard.DialLedger(sg, n.log)
+		if err != nil {
+			return nil, fmt.Errorf("payments.genesis: %w", err)
+		}
+		n.shardClient = sc
+		lc = sc
+	case pc.Ledger != "":
 		lc = ledger.NewHTTPClient(pc.Ledger)
+	default:
+		return nil, errors.New("payments: set ledger (an HTTP URL) or genesis (a shard genesis file)")
 	}
 	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	g, err := lc.Genesis(gctx)
