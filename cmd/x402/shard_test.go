@@ -119,3 +119,83 @@ func TestBenchShardReportsFinality(t *testing.T) {
 		t.Fatalf("bench shard: %+v", res)
 	}
 }
+
+// TestShardBackupCatchesUpAfterTruncation kills a backup, moves the shard
+// far past its log (checkpoints every 16 sequence numbers truncate it),
+// restarts it and checks it catches up; then freezes another replica's
+// traffic (SIGSTOP) for a while and checks it catches up too.
+func TestShardBackupCatchesUpAfterTruncation(t *testing.T) {
+	env := cleanEnv(t)
+	dir := t.TempDir() + "/shard"
+	payer, _ := keys.Generate()
+	payee, _ := keys.Generate()
+	acc := func(k ed25519.PrivateKey) pay.Account { return pay.AccountOf(k.Public().(ed25519.PublicKey)) }
+	var init shard.InitResult
+	mustJSON(t, &init, env, "shard", "init", "--replicas", "4", "--dir", dir, "--json", "--faucet", "",
+		"--alloc", acc(payer).String()+"=1000 USD")
+	start := func(i int) *proc {
+		p := startProc(t, env, "replica", "--config", init.Replicas[i].Config, "--log-level", "info")
+		waitForText(t, p, "replica started", 10*time.Second)
+		return p
+	}
+	procs := make([]*proc, 4)
+	for i := range procs {
+		procs[i] = start(i)
+	}
+	g, err := shard.LoadGenesis(init.Genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := shard.DialLedger(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	transfer := func(n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := ledger.SubmitBody(ctx, c, g.Ledger.Domain(), payer, ledger.Transfer{To: acc(payee), Asset: pay.USD, Amount: 1}); err != nil {
+				t.Fatalf("transfer %d: %v", i, err)
+			}
+		}
+	}
+	agree := func(what string) []shard.ReplicaStatus {
+		t.Helper()
+		var status struct {
+			Replicas []shard.ReplicaStatus `json:"replicas"`
+		}
+		testenv.Eventually(t, what, func() bool {
+			mustJSON(t, &status, env, "shard", "status", "--genesis", init.Genesis, "--json")
+			for _, r := range status.Replicas {
+				if !r.Reachable || r.Executed != status.Replicas[0].Executed || r.Digest != status.Replicas[0].Digest {
+					return false
+				}
+			}
+			return true
+		})
+		return status.Replicas
+	}
+
+	procs[3].cmd.Process.Signal(syscall.SIGKILL)
+	procs[3].cmd.Wait()
+	transfer(120) // well past the window of 2 checkpoints: the log is truncated beyond replica 3
+	procs[3] = start(3)
+	sts := agree("the restarted backup to catch up")
+	if sts[3].StableCheckpoint < 32 {
+		t.Fatalf("checkpoints did not advance past the backup: %+v", sts)
+	}
+
+	procs[2].cmd.Process.Signal(syscall.SIGSTOP) // its traffic stops, its sockets stay
+	transfer(60)
+	procs[2].cmd.Process.Signal(syscall.SIGCONT)
+	agree("the frozen replica to catch up")
+	st, err := c.Account(ctx, acc(payee))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := pay.Amount(180); st.Balances[pay.USD] != want { // 1-nano transfers: the 10 ppm fee rounds to 0
+		t.Fatalf("payee holds %d nano after 180 transfers, want %d", st.Balances[pay.USD], want)
+	}
+}
