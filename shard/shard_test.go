@@ -83,9 +83,12 @@ func TestShardRunsTheLedger(t *testing.T) {
 		return true
 	})
 	d0 := members[0].ledger.Digest()
-	for i, m := range members[1:] {
+	for i, m := range members {
 		if m.ledger.Digest() != d0 {
-			t.Fatalf("replica %d's ledger digest differs from replica 0's", i+1)
+			t.Fatalf("replica %d's ledger digest differs from replica 0's", i)
+		}
+		if err := m.ledger.CheckInvariants(); err != nil {
+			t.Fatalf("replica %d: ledger invariants: %v", i, err)
 		}
 	}
 }
