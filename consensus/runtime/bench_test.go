@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/x402/x402/consensus/pbft"
 	"github.com/x402/x402/consensus/runtime/transport"
 )
 
@@ -86,12 +85,13 @@ func BenchmarkCluster(b *testing.B) {
 		rate       float64
 	}{
 		{"delay=0/closed-loop", 0, 128, 0},
+		{"delay=25ms/rate=250", 25 * time.Millisecond, 256, 250},
+		{"delay=25ms/rate=500", 25 * time.Millisecond, 512, 500},
 		{"delay=25ms/rate=1000", 25 * time.Millisecond, 512, 1000},
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
-			c := newCluster(b, clusterOpts{tick: 5 * time.Millisecond, impairment: transport.Impairment{Delay: bc.delay},
-				tune: func(cfg *pbft.Config) { cfg.ViewChangeTimeout = 200 }}) // 1 s
+			c := newCluster(b, clusterOpts{impairment: transport.Impairment{Delay: bc.delay}})
 			cl := c.client(b, bc.identities)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()

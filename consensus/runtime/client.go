@@ -18,6 +18,9 @@ const (
 	// DefaultIdentities is how many client identities a Client runs, hence
 	// how many of its submissions can be outstanding at once.
 	DefaultIdentities = 8
+	// DefaultClientTick is the default clock of a client identity; it only
+	// times retransmissions.
+	DefaultClientTick = 10 * time.Millisecond
 	// DefaultRetransmitAfter is how long an identity waits for f+1
 	// matching replies before it broadcasts its request to every replica.
 	DefaultRetransmitAfter = 500 * time.Millisecond
@@ -34,7 +37,7 @@ type ClientConfig struct {
 	// (DefaultIdentities if 0).
 	Keys       []ed25519.PrivateKey
 	Identities int
-	// TickInterval is the client's clock (DefaultTickInterval if 0) and
+	// TickInterval is the client's clock (DefaultClientTick if 0) and
 	// RetransmitAfter its retransmission timeout (DefaultRetransmitAfter if
 	// 0); it doubles on each retransmission, as the core decides.
 	TickInterval    time.Duration
@@ -91,7 +94,7 @@ func Dial(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("pbft client: %d addresses for %d replicas", len(cfg.Addrs), n)
 	}
 	if cfg.TickInterval <= 0 {
-		cfg.TickInterval = DefaultTickInterval
+		cfg.TickInterval = DefaultClientTick
 	}
 	if cfg.RetransmitAfter <= 0 {
 		cfg.RetransmitAfter = DefaultRetransmitAfter
@@ -122,7 +125,7 @@ func Dial(cfg ClientConfig) (*Client, error) {
 	}
 	c := &Client{ep: ep, verify: newVerifier(cfg.Domain, cfg.Replicas), jobs: make(chan *job)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	retransmit := int((cfg.RetransmitAfter + cfg.TickInterval - 1) / cfg.TickInterval)
+	retransmit := ticks(cfg.RetransmitAfter, cfg.TickInterval)
 	// Timestamps must grow across restarts of a client with the same key:
 	// start from the wall clock.
 	first := uint64(time.Now().UnixNano())
@@ -215,7 +218,10 @@ func (s *session) send(out []pbft.Outbound) {
 // and ticks the core.
 func (s *session) run() {
 	defer s.c.wg.Done()
+	// The clock only runs while a request is outstanding: an idle
+	// identity has nothing to time.
 	t := time.NewTicker(s.tick)
+	t.Stop()
 	defer t.Stop()
 	var cur *job
 	defer func() {
@@ -238,6 +244,7 @@ func (s *session) run() {
 				continue
 			}
 			cur = j
+			t.Reset(s.tick)
 			s.send(out)
 		case m := <-s.replies:
 			res, err := s.core.Step(m)
@@ -248,6 +255,7 @@ func (s *session) run() {
 			if res != nil && cur != nil {
 				cur.done <- jobResult{value: res.Value}
 				cur = nil
+				t.Stop()
 			}
 		case <-t.C:
 			s.send(s.core.Tick())

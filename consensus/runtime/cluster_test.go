@@ -93,7 +93,9 @@ func (c *cluster) config(i int, pc net.PacketConn) ReplicaConfig {
 		Logger: testLogger().With("test", c.t.Name())}
 }
 
-func (c *cluster) statePath(i int) string { return filepath.Join(c.dir, fmt.Sprintf("replica-%d", i), "state.db") }
+func (c *cluster) statePath(i int) string {
+	return filepath.Join(c.dir, fmt.Sprintf("replica-%d", i), "state.db")
+}
 
 func (c *cluster) startWith(i int, pc net.PacketConn) error {
 	r, err := Start(c.config(i, pc))
@@ -187,8 +189,8 @@ func (c *cluster) describe() string {
 		}
 		st := r.Status()
 		d := c.apps[i].Digest()
-		s += fmt.Sprintf("[%d view %d active %v exec %d stable %d applied %d digest %x transfers %d] ", i, st.View, st.Active,
-			st.LastExecuted, st.StableSeq, c.apps[i].total(), d[:4], st.Metrics.StateTransfers)
+		s += fmt.Sprintf("[%d view %d active %v exec %d stable %d applied %d digest %x transfers %d saves %d/%v] ", i, st.View, st.Active,
+			st.LastExecuted, st.StableSeq, c.apps[i].total(), d[:4], st.Metrics.StateTransfers, st.Saves, st.SaveTime.Round(time.Millisecond))
 	}
 	return s
 }

@@ -11,8 +11,22 @@ import (
 	"github.com/x402/x402/consensus/runtime/transport"
 )
 
-// DefaultTickInterval is the default duration of one core tick.
-const DefaultTickInterval = 10 * time.Millisecond
+// DefaultTickInterval is the default duration of one replica tick. The
+// primary cuts at most one partial batch per tick, so the tick bounds both
+// the batching delay and the rate of partial batches.
+const DefaultTickInterval = 2 * time.Millisecond
+
+// Wall-clock defaults of the core's tick-counted timers, converted with the
+// tick interval for every zero pbft.Config tunable.
+const (
+	DefaultViewChangeTimeout = 500 * time.Millisecond
+	DefaultStatusInterval    = 100 * time.Millisecond
+	DefaultTransferDelay     = 50 * time.Millisecond
+	DefaultTransferRetry     = 300 * time.Millisecond
+)
+
+// ticks converts d to a whole number of ticks (at least 1).
+func ticks(d, tick time.Duration) int { return max(1, int((d+tick-1)/tick)) }
 
 // ReplicaConfig configures a Replica.
 type ReplicaConfig struct {
@@ -30,7 +44,9 @@ type ReplicaConfig struct {
 	// StatePath is the bbolt state file.
 	StatePath string
 	// TickInterval is the duration of one core tick (DefaultTickInterval
-	// if 0); the core's timeouts are counted in ticks.
+	// if 0). The core counts its timers in ticks: zero ViewChangeTimeout,
+	// StatusInterval, TransferDelay and TransferRetry in Node are set from
+	// the wall-clock defaults above.
 	TickInterval time.Duration
 	// Impairment injects delay and loss on everything the replica sends.
 	Impairment transport.Impairment
@@ -48,6 +64,20 @@ func (c *ReplicaConfig) withDefaults() (ReplicaConfig, error) {
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	n := &out.Node
+	for _, t := range []struct {
+		v *int
+		d time.Duration
+	}{
+		{&n.ViewChangeTimeout, DefaultViewChangeTimeout},
+		{&n.StatusInterval, DefaultStatusInterval},
+		{&n.TransferDelay, DefaultTransferDelay},
+		{&n.TransferRetry, DefaultTransferRetry},
+	} {
+		if *t.v <= 0 {
+			*t.v = ticks(t.d, out.TickInterval)
+		}
 	}
 	switch {
 	case len(out.Peers) != len(out.Node.Replicas):

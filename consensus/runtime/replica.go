@@ -46,6 +46,8 @@ type Replica struct {
 	err     error // set before done is closed
 
 	status    atomic.Pointer[Status]
+	saves     uint64        // loop only
+	saveTime  time.Duration // loop only
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -211,6 +213,7 @@ func (r *Replica) run() {
 		if err := r.flush(); err != nil {
 			r.err = err
 			r.log.Error("pbft replica stopped", "err", err)
+			r.cancel() // readers stop queueing for a loop that is gone
 			return
 		}
 	}
@@ -229,8 +232,13 @@ func (r *Replica) flush() error {
 		return nil
 	}
 	rd := r.node.Ready()
-	if err := r.store.Save(&rd.Persist); err != nil {
-		return fmt.Errorf("replica %d: persist before sending: %w", r.cfg.Node.ID, err)
+	if !rd.Persist.Empty() {
+		start := time.Now()
+		if err := r.store.Save(&rd.Persist); err != nil {
+			return fmt.Errorf("replica %d: persist before sending: %w", r.cfg.Node.ID, err)
+		}
+		r.saves++
+		r.saveTime += time.Since(start)
 	}
 	r.send(rd.Messages)
 	if r.cfg.OnExecute != nil {

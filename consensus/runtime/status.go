@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"time"
 
 	"github.com/x402/x402/consensus/pbft"
 	"github.com/x402/x402/consensus/runtime/transport"
@@ -22,8 +23,12 @@ type Status struct {
 	Transferring bool
 	Pending      int // known unexecuted client requests
 	LogEntries   int
-	// Metrics are the core's counters (not carried by QueryStatus).
-	Metrics pbft.Metrics
+	// Metrics are the core's counters, Saves and SaveTime the fsynced
+	// transactions written and the time spent in them (not carried by
+	// QueryStatus).
+	Metrics  pbft.Metrics
+	Saves    uint64
+	SaveTime time.Duration
 }
 
 // statusVersion is the first byte of an encoded status.
@@ -37,7 +42,7 @@ func (r *Replica) publishStatus() {
 	ns := r.node.Status()
 	r.status.Store(&Status{ID: ns.ID, View: ns.View, Active: ns.Active, LastExecuted: ns.LastExecuted,
 		StableSeq: ns.Stable, StableDigest: ns.StableDigest, Transferring: ns.Transferring,
-		Pending: ns.Pending, LogEntries: ns.LogEntries, Metrics: r.node.Metrics()})
+		Pending: ns.Pending, LogEntries: ns.LogEntries, Metrics: r.node.Metrics(), Saves: r.saves, SaveTime: r.saveTime})
 }
 
 func (r *Replica) encodedStatus() []byte { return encodeStatus(r.Status()) }

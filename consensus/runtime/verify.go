@@ -41,14 +41,17 @@ func tripleKey(pub ed25519.PublicKey, msg, sig []byte) [32]byte {
 
 // Verify implements pbft.VerifyFunc.
 func (v *verifier) Verify(pub ed25519.PublicKey, msg, sig []byte) bool {
-	k := tripleKey(pub, msg, sig)
+	return v.cached(tripleKey(pub, msg, sig)) || ed25519.Verify(pub, msg, sig)
+}
+
+func (v *verifier) cached(k [32]byte) bool {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	_, ok := v.cur[k]
 	if !ok {
 		_, ok = v.old[k]
 	}
-	v.mu.Unlock()
-	return ok || ed25519.Verify(pub, msg, sig)
+	return ok
 }
 
 // precheck verifies m's own signature (and those of a pre-prepare's
@@ -68,10 +71,10 @@ func (v *verifier) check(m pbft.Message) {
 		return
 	}
 	msg := v.domain.SignedBytes(m)
-	if !ed25519.Verify(pub, msg, sig) {
+	k := tripleKey(pub, msg, sig)
+	if v.cached(k) || !ed25519.Verify(pub, msg, sig) {
 		return
 	}
-	k := tripleKey(pub, msg, sig)
 	v.mu.Lock()
 	if len(v.cur) >= verifyCacheSize {
 		v.old, v.cur = v.cur, make(map[[32]byte]struct{}, verifyCacheSize)

@@ -189,7 +189,8 @@ func (l *Link) serve(conn *quic.Conn, st *quic.Stream) error {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			if err := readMessages(bufio.NewReader(st), l.cfg.MaxFrame, &l.badFrames, l.log, l.cfg.OnMessage); err != nil && l.ctx.Err() == nil {
+			err := readMessages(bufio.NewReader(st), l.cfg.MaxFrame, &l.badFrames, l.log, l.cfg.OnMessage)
+			if l.ctx.Err() == nil {
 				l.log.Debug("pbft link: read back failed", "err", err)
 			}
 			conn.CloseWithError(0, "")
@@ -228,7 +229,8 @@ func writeQueued(w *bufio.Writer, f []byte, queue chan []byte) error {
 	}
 }
 
-// readMessages reads frames from r until it fails, decoding each and
+// readMessages reads frames from r until it fails (it always returns the
+// error that ended the stream, io.EOF for a clean end), decoding each and
 // handing it to deliver; a frame that does not decode is counted and
 // dropped.
 func readMessages(r *bufio.Reader, max int, bad *atomic.Uint64, log *slog.Logger, deliver func(pbft.Message)) error {

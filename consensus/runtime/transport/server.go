@@ -214,11 +214,11 @@ func (s *Server) serveConn(conn *quic.Conn) {
 			return
 		}
 		s.wg.Add(1)
-		go s.serveStream(conn, peer, st)
+		go s.serveStream(peer, st)
 	}
 }
 
-func (s *Server) serveStream(conn *quic.Conn, peer Peer, st *quic.Stream) {
+func (s *Server) serveStream(peer Peer, st *quic.Stream) {
 	defer s.wg.Done()
 	defer st.CancelRead(0)
 	defer st.Close()
@@ -233,7 +233,7 @@ func (s *Server) serveStream(conn *quic.Conn, peer Peer, st *quic.Stream) {
 	case StreamStatus:
 		s.serveStatus(st)
 	case StreamMessages:
-		s.serveMessages(conn, peer, st, r)
+		s.serveMessages(peer, st, r)
 	default:
 		s.badFrames.Add(1)
 	}
@@ -251,7 +251,7 @@ func (s *Server) serveStatus(st *quic.Stream) {
 	}
 }
 
-func (s *Server) serveMessages(conn *quic.Conn, peer Peer, st *quic.Stream, r *bufio.Reader) {
+func (s *Server) serveMessages(peer Peer, st *quic.Stream, r *bufio.Reader) {
 	max := s.cfg.MaxFrame
 	if !peer.IsReplica() {
 		max = s.cfg.MaxClientFrame
@@ -266,10 +266,9 @@ func (s *Server) serveMessages(conn *quic.Conn, peer Peer, st *quic.Stream, r *b
 		s.cfg.OnMessage(peer, m)
 	}
 	err := readMessages(r, max, &s.badFrames, s.log, deliver)
-	if err != nil && !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
+	if !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
 		s.log.Debug("pbft server: stream ended", "replica", peer.Replica, "err", err)
 	}
-	_ = conn
 }
 
 // admissible reports whether peer may send m: a replica anything but a
