@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"github.com/x402/x402/internal/testenv"
 	"log/slog"
 	"net"
 	"os"
@@ -146,13 +147,7 @@ func (c *cluster) client(t testing.TB, identities int) *Client {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.EventuallyWithin(t, d, what, cond)
 }
 
 // converged reports whether every running replica executed the same

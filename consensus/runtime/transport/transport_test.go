@@ -3,6 +3,7 @@ package transport
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"github.com/x402/x402/internal/testenv"
 	"net"
 	"testing"
 	"time"
@@ -26,13 +27,7 @@ func pub(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.Pu
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testenv.Eventually(t, what, cond)
 }
 
 type delivery struct {
