@@ -3,7 +3,6 @@ package transport
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"github.com/x402/x402/internal/testenv"
 	"net"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/x402/x402/consensus/pbft"
+	"github.com/x402/x402/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
