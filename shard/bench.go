@@ -34,6 +34,10 @@ type BenchConfig struct {
 	// Senders is how many accounts submit in parallel (each signs its own
 	// nonces in order).
 	Senders int
+	// KillPrimaryAfter, when positive (in-process shards only), stops
+	// replica 0 — the primary of view 0 — this far into the load; the
+	// result then reports how long until the next transaction committed.
+	KillPrimaryAfter time.Duration
 }
 
 // BenchResult is what `x402 bench shard` prints.
@@ -46,6 +50,9 @@ type BenchResult struct {
 	FinalityMsP50 float64 `json:"finality_ms_p50"`
 	FinalityMsP99 float64 `json:"finality_ms_p99"`
 	DelayMs       float64 `json:"delay_ms"`
+	// PrimaryKilledToCommitMs is the time from stopping the primary to the
+	// next committed transaction (only with KillPrimaryAfter).
+	PrimaryKilledToCommitMs float64 `json:"primary_killed_to_commit_ms,omitempty"`
 }
 
 // Bench runs the load and reports it. Transactions in flight at the end
@@ -66,11 +73,14 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		senders[i] = k
 	}
 	im := transport.Impairment{Delay: cfg.Delay}
-	g, stop, err := benchShard(cfg, senders, im, log)
+	g, members, stop, err := benchShard(cfg, senders, im, log)
 	if err != nil {
 		return BenchResult{}, err
 	}
 	defer stop()
+	if cfg.KillPrimaryAfter > 0 && len(members) == 0 {
+		return BenchResult{}, errors.New("bench: --kill-primary-after needs an in-process shard")
+	}
 	c, err := DialLedger(g, log, WithImpairment(im), WithIdentities(cfg.Senders))
 	if err != nil {
 		return BenchResult{}, err
@@ -112,6 +122,16 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		res       = BenchResult{Replicas: len(g.Replicas), DelayMs: float64(cfg.Delay.Microseconds()) / 1000}
 	)
 	start := time.Now()
+	var killedAt, firstAfterKill time.Time
+	if cfg.KillPrimaryAfter > 0 {
+		killTimer := time.AfterFunc(cfg.KillPrimaryAfter, func() {
+			mu.Lock()
+			killedAt = time.Now()
+			mu.Unlock()
+			members[0].Close()
+		})
+		defer killTimer.Stop()
+	}
 	var wg sync.WaitGroup
 	for _, k := range senders {
 		wg.Add(1)
@@ -149,6 +169,9 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 				} else {
 					res.Committed++
 					latencies = append(latencies, lat)
+					if now := time.Now(); !killedAt.IsZero() && firstAfterKill.IsZero() && t0.After(killedAt) {
+						firstAfterKill = now
+					}
 				}
 				mu.Unlock()
 			}
@@ -157,6 +180,9 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	wg.Wait()
 	elapsed := time.Since(start)
 	res.TPS = float64(res.Committed) / elapsed.Seconds()
+	if !firstAfterKill.IsZero() {
+		res.PrimaryKilledToCommitMs = float64(firstAfterKill.Sub(killedAt).Microseconds()) / 1000
+	}
 	slices.Sort(latencies)
 	if n := len(latencies); n > 0 {
 		ms := func(q float64) float64 { return float64(latencies[min(n-1, int(q*float64(n)))].Microseconds()) / 1000 }
@@ -167,10 +193,10 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 
 // benchShard returns the shard to load: the running one of cfg.Genesis, or
 // a new in-process one whose genesis funds the senders.
-func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impairment, log *slog.Logger) (Genesis, func(), error) {
+func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impairment, log *slog.Logger) (Genesis, []*Member, func(), error) {
 	if cfg.Genesis != "" {
 		g, err := LoadGenesis(cfg.Genesis)
-		return g, func() {}, err
+		return g, nil, func() {}, err
 	}
 	n := cfg.Replicas
 	if n == 0 {
@@ -178,11 +204,11 @@ func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impa
 	}
 	dir, err := os.MkdirTemp("", "x402-bench-shard-")
 	if err != nil {
-		return Genesis{}, nil, err
+		return Genesis{}, nil, nil, err
 	}
 	issuer, err := keys.Generate()
 	if err != nil {
-		return Genesis{}, nil, err
+		return Genesis{}, nil, nil, err
 	}
 	lg := ledger.Genesis{Chain: "x402-bench", FeePPM: 10, FeeAccount: pay.AccountOf(issuer.Public().(ed25519.PublicKey)),
 		Issuer: pay.AccountOf(issuer.Public().(ed25519.PublicKey)), MinChallenge: time.Second, MaxChallenge: time.Hour}
@@ -192,7 +218,7 @@ func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impa
 	res, err := Init(filepath.Join(dir, "shard"), n, lg, 0)
 	if err != nil {
 		os.RemoveAll(dir)
-		return Genesis{}, nil, err
+		return Genesis{}, nil, nil, err
 	}
 	var members []*Member
 	stop := func() {
@@ -211,12 +237,12 @@ func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impa
 			}
 		}
 		stop()
-		return Genesis{}, nil, err
+		return Genesis{}, nil, nil, err
 	}
 	g, err := LoadGenesis(res.Genesis)
 	if err != nil {
 		stop()
-		return Genesis{}, nil, err
+		return Genesis{}, nil, nil, err
 	}
-	return g, stop, nil
+	return g, members, stop, nil
 }

@@ -22,6 +22,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "offered transactions per second (0: as fast as possible)")
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long the load is offered")
 	fs.IntVar(&cfg.Senders, "senders", 64, "accounts submitting in parallel")
+	fs.DurationVar(&cfg.KillPrimaryAfter, "kill-primary-after", 0, "stop the primary this far into the load and report the time to the next commit (in-process shard)")
 	asJSON := fs.Bool("json", false, `print {"submitted", "committed", "failed", "tps", "finality_ms_p50", "finality_ms_p99"}`)
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -43,5 +44,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "%d replicas, %.0f ms one-way delay: %d submitted, %d committed, %d failed; %.0f tx/s; finality p50 %.1f ms, p99 %.1f ms\n",
 		res.Replicas, res.DelayMs, res.Submitted, res.Committed, res.Failed, res.TPS, res.FinalityMsP50, res.FinalityMsP99)
+	if res.PrimaryKilledToCommitMs > 0 {
+		fmt.Fprintf(stdout, "primary stopped: next transaction committed %.0f ms later\n", res.PrimaryKilledToCommitMs)
+	}
 	return nil
 }

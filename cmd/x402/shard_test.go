@@ -118,6 +118,13 @@ func TestBenchShardReportsFinality(t *testing.T) {
 		res.FinalityMsP50 <= 0 || res.FinalityMsP99 < res.FinalityMsP50 || res.TPS <= 0 {
 		t.Fatalf("bench shard: %+v", res)
 	}
+	// With the primary stopped mid-load nothing fails: in-flight
+	// transactions are retransmitted to the others and complete.
+	var killed shard.BenchResult
+	mustJSON(t, &killed, cleanEnv(t), "bench", "shard", "--duration", "3s", "--rate", "100", "--senders", "4", "--kill-primary-after", "500ms", "--json")
+	if killed.Failed != 0 || killed.Committed == 0 || killed.PrimaryKilledToCommitMs <= 0 {
+		t.Fatalf("bench shard with a killed primary: %+v", killed)
+	}
 }
 
 // TestShardBackupCatchesUpAfterTruncation kills a backup, moves the shard
