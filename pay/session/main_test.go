@@ -76,9 +76,19 @@ func (h *testHandler) poke() {
 	}
 }
 
+// refuseWith makes Open refuse every buyer with err.
+func (h *testHandler) refuseWith(err error) {
+	h.mu.Lock()
+	h.openErr = err
+	h.mu.Unlock()
+}
+
 func (h *testHandler) Open(_ context.Context, buyer pay.Account, ch pay.ChannelID) (Welcome, error) {
-	if h.openErr != nil {
-		return Welcome{}, h.openErr
+	h.mu.Lock()
+	openErr := h.openErr
+	h.mu.Unlock()
+	if openErr != nil {
+		return Welcome{}, openErr
 	}
 	if buyer != h.buyer || ch != h.ch {
 		return Welcome{}, &Error{Code: CodeRejected, Message: "not this channel's buyer"}

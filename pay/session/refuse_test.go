@@ -34,7 +34,7 @@ func TestSellerRejectsBuyer(t *testing.T) {
 		t.Fatalf("stranger's dial: %v", err)
 	}
 
-	e.h.openErr = errors.New("channel not funded")
+	e.h.refuseWith(errors.New("channel not funded"))
 	_, err = e.dialErr(t, e.seller)
 	if pe := asError(t, err); pe.Code != CodeRejected || !strings.Contains(pe.Message, "channel not funded") {
 		t.Fatalf("handler's refusal: %v", err)
