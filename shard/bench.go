@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +56,10 @@ type BenchResult struct {
 	// PrimaryKilledToCommitMs is the time from stopping the primary to the
 	// next committed transaction (only with KillPrimaryAfter).
 	PrimaryKilledToCommitMs float64 `json:"primary_killed_to_commit_ms,omitempty"`
+	// HeapMBPerReplica is the Go heap in use after the run (after a GC)
+	// divided by the in-process replicas; RSSMB is the whole process's.
+	HeapMBPerReplica float64 `json:"heap_mb_per_replica,omitempty"`
+	RSSMB            float64 `json:"rss_mb,omitempty"`
 }
 
 // Bench runs the load and reports it. Transactions in flight at the end
@@ -180,6 +187,13 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	wg.Wait()
 	elapsed := time.Since(start)
 	res.TPS = float64(res.Committed) / elapsed.Seconds()
+	if len(members) > 0 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		res.HeapMBPerReplica = float64(ms.HeapInuse) / float64(len(members)) / (1 << 20)
+		res.RSSMB = rssMB()
+	}
 	if !firstAfterKill.IsZero() {
 		res.PrimaryKilledToCommitMs = float64(firstAfterKill.Sub(killedAt).Microseconds()) / 1000
 	}
@@ -245,4 +259,19 @@ func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impa
 		return Genesis{}, nil, nil, err
 	}
 	return g, members, stop, nil
+}
+
+// rssMB is this process's resident set in MiB (0 where /proc is missing).
+func rssMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }
