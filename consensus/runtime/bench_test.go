@@ -37,7 +37,7 @@ func runLoad(ctx context.Context, cl *Client, n, conc int, rate float64) loadRes
 		for i := range n {
 			at := start.Add(time.Duration(i) * interval)
 			if d := time.Until(at); d > 0 {
-				time.Sleep(d) // pacing the offered load, not synchronisation
+				<-time.After(d) // pacing the offered load, not synchronisation
 			}
 			wg.Add(1)
 			go one(i, at)
