@@ -21,35 +21,10 @@ import (
 // checks that every transfer completes exactly once, that the restarted
 // replica catches up, and that all four agree (x402 shard status).
 func TestShardSurvivesAKilledPrimary(t *testing.T) {
-	env := cleanEnv(t)
-	dir := t.TempDir() + "/shard"
 	payer, _ := keys.Generate()
 	payee, _ := keys.Generate()
-	acc := func(k ed25519.PrivateKey) pay.Account { return pay.AccountOf(k.Public().(ed25519.PublicKey)) }
-	var init shard.InitResult
-	mustJSON(t, &init, env, "shard", "init", "--replicas", "4", "--dir", dir, "--json", "--faucet", "",
-		"--alloc", acc(payer).String()+"=100 USD")
-	if len(init.Replicas) != 4 {
-		t.Fatalf("shard init: %+v", init)
-	}
-	start := func(i int) *proc {
-		p := startProc(t, env, "replica", "--config", init.Replicas[i].Config, "--log-level", "info")
-		waitForText(t, p, "replica started", 10*time.Second)
-		return p
-	}
-	procs := make([]*proc, 4)
-	for i := range procs {
-		procs[i] = start(i)
-	}
-	g, err := shard.LoadGenesis(init.Genesis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := shard.DialLedger(g, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	sp := startShardProcesses(t, acc(payer).String()+"=100 USD")
+	env, init, procs, g, c, start := sp.env, sp.init, sp.procs, sp.g, sp.c, sp.start
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -132,32 +107,10 @@ func TestBenchShardReportsFinality(t *testing.T) {
 // restarts it and checks it catches up; then freezes another replica's
 // traffic (SIGSTOP) for a while and checks it catches up too.
 func TestShardBackupCatchesUpAfterTruncation(t *testing.T) {
-	env := cleanEnv(t)
-	dir := t.TempDir() + "/shard"
 	payer, _ := keys.Generate()
 	payee, _ := keys.Generate()
-	acc := func(k ed25519.PrivateKey) pay.Account { return pay.AccountOf(k.Public().(ed25519.PublicKey)) }
-	var init shard.InitResult
-	mustJSON(t, &init, env, "shard", "init", "--replicas", "4", "--dir", dir, "--json", "--faucet", "",
-		"--alloc", acc(payer).String()+"=1000 USD")
-	start := func(i int) *proc {
-		p := startProc(t, env, "replica", "--config", init.Replicas[i].Config, "--log-level", "info")
-		waitForText(t, p, "replica started", 10*time.Second)
-		return p
-	}
-	procs := make([]*proc, 4)
-	for i := range procs {
-		procs[i] = start(i)
-	}
-	g, err := shard.LoadGenesis(init.Genesis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := shard.DialLedger(g, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	sp := startShardProcesses(t, acc(payer).String()+"=1000 USD")
+	env, init, procs, g, c, start := sp.env, sp.init, sp.procs, sp.g, sp.c, sp.start
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	transfer := func(n int) {
@@ -205,4 +158,45 @@ func TestShardBackupCatchesUpAfterTruncation(t *testing.T) {
 	if want := pay.Amount(180); st.Balances[pay.USD] != want { // 1-nano transfers: the 10 ppm fee rounds to 0
 		t.Fatalf("payee holds %d nano after 180 transfers, want %d", st.Balances[pay.USD], want)
 	}
+}
+
+func acc(k ed25519.PrivateKey) pay.Account { return pay.AccountOf(k.Public().(ed25519.PublicKey)) }
+
+// shardProcesses is a 4-replica shard of `x402 replica` processes and a
+// ledger client of it.
+type shardProcesses struct {
+	env   []string
+	init  shard.InitResult
+	procs []*proc
+	g     shard.Genesis
+	c     *shard.LedgerClient
+	start func(i int) *proc // (re)starts replica i
+}
+
+// startShardProcesses runs `x402 shard init` (no faucet; alloc funds an
+// account) and one `x402 replica` process per replica.
+func startShardProcesses(t *testing.T, alloc string) shardProcesses {
+	t.Helper()
+	sp := shardProcesses{env: cleanEnv(t)}
+	mustJSON(t, &sp.init, sp.env, "shard", "init", "--replicas", "4", "--dir", t.TempDir()+"/shard", "--json", "--faucet", "", "--alloc", alloc)
+	if len(sp.init.Replicas) != 4 {
+		t.Fatalf("shard init: %+v", sp.init)
+	}
+	sp.start = func(i int) *proc {
+		p := startProc(t, sp.env, "replica", "--config", sp.init.Replicas[i].Config, "--log-level", "info")
+		waitForText(t, p, "replica started", 10*time.Second)
+		return p
+	}
+	for i := range 4 {
+		sp.procs = append(sp.procs, sp.start(i))
+	}
+	var err error
+	if sp.g, err = shard.LoadGenesis(sp.init.Genesis); err != nil {
+		t.Fatal(err)
+	}
+	if sp.c, err = shard.DialLedger(sp.g, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.c.Close() })
+	return sp
 }
