@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -56,28 +55,13 @@ func TestSellerKilledMidDownloadStillClaims(t *testing.T) {
 	ports := freePorts(t, 3)
 	payPort := freeUDPPort(t)
 	const window = 64 << 10
-	cfg := fmt.Sprintf(`[node]
-key = "node.key"
-state_dir = "state"
-[proxy]
-socks5_listen = "127.0.0.1:%d"
-http_listen = "127.0.0.1:%d"
-[egress]
-default_deny = true
-allow = ["%s"]
-[admin]
-listen = "127.0.0.1:%d"
-[payments]
+	cfgPath := writeNodeConfig(t, nodeDir, ports, org, fmt.Sprintf(`[payments]
 listen = "127.0.0.1:%d"
 ledger = "%s"
 price_per_gib = "0.50"
 credit_window = %d
 claim_threshold = "1"
-`, ports[0], ports[1], org, ports[2], payPort, ledgerSrv.URL, window)
-	cfgPath := filepath.Join(nodeDir, "x402.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, payPort, ledgerSrv.URL, window))
 	node1, logs := startNode(t, cfgPath)
 
 	agent, err := buyer.StartAgent(ctx, buyer.AgentConfig{

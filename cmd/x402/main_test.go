@@ -101,26 +101,11 @@ func TestNodeProcessServesMetersAndDrains(t *testing.T) {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
 	ports := freePorts(t, 3)
-	cfgPath := filepath.Join(dir, "x402.toml")
-	cfg := fmt.Sprintf(`[node]
-key = "node.key"
-state_dir = "state"
-[proxy]
-socks5_listen = "127.0.0.1:%d"
-http_listen = "127.0.0.1:%d"
-[egress]
-default_deny = true
-allow = ["%s"]
-[admin]
-listen = "127.0.0.1:%d"
-[[buyers]]
+	cfgPath := writeNodeConfig(t, dir, ports, org, `[[buyers]]
 id = "agent-1"
 user = "agent"
 password = "pw"
-`, ports[0], ports[1], org, ports[2])
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	admin := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
 
 	run := func() {
@@ -304,4 +289,27 @@ func freePorts(t *testing.T, n int) []int {
 		l.Close()
 	}
 	return ports
+}
+
+// writeNodeConfig writes dir/x402.toml for a node on loopback: SOCKS5,
+// HTTP and admin on ports[0..2], egress only to allow, plus extra sections.
+func writeNodeConfig(t *testing.T, dir string, ports []int, allow, extra string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`[node]
+key = "node.key"
+state_dir = "state"
+[proxy]
+socks5_listen = "127.0.0.1:%d"
+http_listen = "127.0.0.1:%d"
+[egress]
+default_deny = true
+allow = ["%s"]
+[admin]
+listen = "127.0.0.1:%d"
+`, ports[0], ports[1], allow, ports[2]) + extra
+	path := filepath.Join(dir, "x402.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
