@@ -33,9 +33,15 @@ bench:
 bench-proxy:
 	$(GO) run ./internal/proxybench --go '$(GO)' $(PROXYBENCH_FLAGS)
 
+# Every fuzz target for FUZZTIME each; the corpora live in testdata/fuzz.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzSOCKS5Handshake -fuzztime 30s ./proxy/
-	$(GO) test -run '^$$' -fuzz FuzzHTTPProxyRequest -fuzztime 30s ./proxy/
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		d=$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9]*' $$f | cut -d' ' -f2); do \
+			echo "$$d $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$d || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -rf bin
