@@ -25,50 +25,12 @@ func TestBuyEndToEnd(t *testing.T) {
 	env := cleanEnv(t)
 	org := startByteOrigin(t)
 	l := startLedger(t, env)
-
-	nodeDir := filepath.Join(t.TempDir(), "node")
-	out := mustCLI(t, env, "init", "--dir", nodeDir)
-	m := regexp.MustCompile(`account\s+(x402_\S+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("init printed no account:\n%s", out)
-	}
-	seller := m[1]
-	admin := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
-	cfgPath := filepath.Join(nodeDir, "x402.toml")
-	cfg := fmt.Sprintf(`[node]
-key = "node.key"
-state_dir = "state"
-[proxy]
-socks5_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-[egress]
-default_deny = true
-allow = [%q]
-[admin]
-listen = %q
-[payments]
-listen = "127.0.0.1:0"
-ledger = %q
-asset = "USD"
-price_per_gib = "0.50"
-claim_threshold = "0.001"
-`, org, admin, l.url)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	nodeProc := startProc(t, env, "node", "--config", cfgPath)
-	nodeLogs := nodeProc.stderr.String
-	waitForText(t, nodeProc, "node started", 20*time.Second)
-	st, _, err := fetchStatus(t.Context(), "http://"+admin)
-	if err != nil || st.Listeners.Payments == "" {
-		t.Fatalf("node status: %+v, %v\n%s", st.Listeners, err, nodeLogs())
-	}
-
+	seller, payments, admin, nodeLogs := startSellerNode(t, env, org, l.url)
 	key := filepath.Join(t.TempDir(), "buyer.key")
 	buyer := strings.TrimSpace(mustCLI(t, env, "wallet", "new", "--key", key))
 	mustCLI(t, env, "wallet", "faucet", "--key", key, "--ledger", l.url)
 
-	buy := startProc(t, env, "buy", "--seller", seller+"@"+st.Listeners.Payments, "--deposit", "1 USD",
+	buy := startProc(t, env, "buy", "--seller", seller+"@"+payments, "--deposit", "1 USD",
 		"--max-price", "0.50 USD", "--challenge", "1s", "--listen", "127.0.0.1:0", "--listen-http", "127.0.0.1:0",
 		"--key", key, "--ledger", l.url, "--json")
 	var ep buyEndpoints
@@ -134,5 +96,87 @@ claim_threshold = "0.001"
 	mustJSON(t, &list, env, "channel", "list", "--key", key, "--ledger", l.url, "--json")
 	if len(list) != 1 || list[0].Channel != ep.Channel || list[0].Status != "settled" || list[0].ClaimedNano != s.PaidNano {
 		t.Fatalf("channel list after buy: %+v", list)
+	}
+}
+
+// startSellerNode runs `x402 init` and a paid `x402 node` that may only reach
+// origin and settles on the ledger at ledgerURL; it returns the seller's
+// account, payment session and admin addresses, and the node's logs.
+func startSellerNode(t *testing.T, env []string, origin, ledgerURL string) (seller, payments, admin string, logs func() string) {
+	t.Helper()
+	nodeDir := filepath.Join(t.TempDir(), "node")
+	out := mustCLI(t, env, "init", "--dir", nodeDir)
+	m := regexp.MustCompile(`account\s+(x402_\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("init printed no account:\n%s", out)
+	}
+	admin = fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	cfgPath := filepath.Join(nodeDir, "x402.toml")
+	cfg := fmt.Sprintf(`[node]
+key = "node.key"
+state_dir = "state"
+[proxy]
+socks5_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+[egress]
+default_deny = true
+allow = [%q]
+[admin]
+listen = %q
+[payments]
+listen = "127.0.0.1:0"
+ledger = %q
+asset = "USD"
+price_per_gib = "0.50"
+claim_threshold = "0.001"
+`, origin, admin, ledgerURL)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodeProc := startProc(t, env, "node", "--config", cfgPath)
+	waitForText(t, nodeProc, "node started", 20*time.Second)
+	st, _, err := fetchStatus(t.Context(), "http://"+admin)
+	if err != nil || st.Listeners.Payments == "" {
+		t.Fatalf("node status: %+v, %v\n%s", st.Listeners, err, nodeProc.stderr.String())
+	}
+	return m[1], st.Listeners.Payments, admin, nodeProc.stderr.String
+}
+
+// TestBuyWithoutListenPrintsTheSellersProxies runs `x402 buy` without a
+// local endpoint: it hands out the seller's proxy URLs with the channel's
+// credentials, pays what the statements bill, and settles on SIGINT.
+func TestBuyWithoutListenPrintsTheSellersProxies(t *testing.T) {
+	curl := testenv.RequireTool(t, "curl", "curl")
+	env := cleanEnv(t)
+	org := startByteOrigin(t)
+	l := startLedger(t, env)
+	seller, payments, _, nodeLogs := startSellerNode(t, env, org, l.url)
+	key := filepath.Join(t.TempDir(), "buyer.key")
+	mustCLI(t, env, "wallet", "new", "--key", key)
+	mustCLI(t, env, "wallet", "faucet", "--key", key, "--ledger", l.url)
+	buy := startProc(t, env, "buy", "--seller", seller+"@"+payments, "--deposit", "1 USD",
+		"--max-price", "0.50 USD", "--challenge", "1s", "--key", key, "--ledger", l.url, "--json")
+	var ep buyEndpoints
+	if line := buy.line(t, 30*time.Second); json.Unmarshal([]byte(line), &ep) != nil {
+		t.Fatalf("first line of buy --json: %q\nstderr: %s\nnode: %s", line, buy.stderr.String(), nodeLogs())
+	}
+	if ep.SOCKS5 != ep.SellerSOCKS5 || !strings.HasPrefix(ep.SOCKS5, "socks5h://ch-") {
+		t.Fatalf("without --listen the endpoints must be the seller's, with channel credentials: %+v", ep)
+	}
+	const size = 2 << 20
+	body, err := exec.Command(curl, "-sS", "--fail", "--max-time", "60", "--proxy", ep.SOCKS5, fmt.Sprintf("http://%s/bytes/%d", org, size)).Output()
+	if err != nil || len(body) != size {
+		t.Fatalf("curl via the seller's proxy: %d bytes, %v\nnode: %s", len(body), err, nodeLogs())
+	}
+	if err := buy.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var s settlementJSON
+	if line := buy.line(t, 60*time.Second); json.Unmarshal([]byte(line), &s) != nil {
+		t.Fatalf("second line of buy --json: %q\nstderr: %s", line, buy.stderr.String())
+	}
+	buy.cmd.Wait()
+	if s.PaidNano == 0 || s.PaidNano != s.SettledNano || s.RefundNano != pay.Nano-s.PaidNano || s.BytesBilled < size {
+		t.Fatalf("settlement: %+v", s)
 	}
 }

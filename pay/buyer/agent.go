@@ -351,9 +351,11 @@ func (a *Agent) awaitFinalStatement(ctx context.Context, patience time.Duration)
 		last, wait := a.last, a.statedC
 		counted := a.counted()
 		a.mu.Unlock()
-		if a.localMeter == nil || last.BytesUp+last.BytesDown >= counted {
+		if a.localMeter != nil && last.BytesUp+last.BytesDown >= counted {
 			return last
 		}
+		// Without a local count, the seller's statements settling is the sign
+		// that the last one covers everything.
 		select {
 		case <-wait:
 			quiet.Reset(settled)
