@@ -302,6 +302,10 @@ func (f *httpFront) serveConnect(r *http.Request, client net.Conn, _ *goproxy.Pr
 		}
 		return
 	}
+	if !p.openTunnel(tc, target) {
+		writeConnectAnswer(client, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		target.Close()
 		return
@@ -312,7 +316,7 @@ func (f *httpFront) serveConnect(r *http.Request, client net.Conn, _ *goproxy.Pr
 			return
 		}
 	}
-	p.startRelay(tc, target, b)
+	p.runRelay(tc, target, b)
 }
 
 // writeConnectAnswer answers a CONNECT that will not be tunnelled.

@@ -139,15 +139,22 @@ func sourceAddr(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
-// startRelay marks client as a live tunnel and relays it to target for buyer.
-// It closes both connections when done.
-func (p *Proxy) startRelay(client, target *net.TCPConn, buyer *meter.Buyer) {
-	client.SetDeadline(noDeadline)
+// openTunnel marks client as a live tunnel before the front end tells the
+// client it is connected, so a Shutdown from then on drains it instead of
+// cutting it as a handshake. It reports false (and closes target) when the
+// proxy is shutting down: the client must then be refused.
+func (p *Proxy) openTunnel(client, target *net.TCPConn) bool {
 	if !p.tracker.relaying(client) {
-		client.Close()
 		target.Close()
-		return
+		return false
 	}
+	client.SetDeadline(noDeadline)
+	return true
+}
+
+// runRelay relays an opened tunnel to target for buyer and closes both
+// connections when done.
+func (p *Proxy) runRelay(client, target *net.TCPConn, buyer *meter.Buyer) {
 	r := &relay{client: client, target: target, buyer: buyer, gate: p.cfg.Gate, chunk: p.lim.ChunkBytes, idle: p.lim.IdleTimeout}
 	r.run(p.ctx)
 }

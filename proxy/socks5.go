@@ -191,13 +191,16 @@ func (s *socksSession) dial(_ context.Context, _, addr string) (net.Conn, error)
 	if err != nil {
 		return nil, err // go-socks5 maps "refused" to 0x05, anything else to 0x04
 	}
+	if !s.p.openTunnel(s.conn, target) {
+		return nil, errors.New("socks5: shutting down") // go-socks5 answers 0x04
+	}
 	s.hijacked = true
 	defer s.buyer.Close()
 	if _, err := s.conn.Write(socksSuccessReply(target.LocalAddr())); err != nil {
 		target.Close()
 		return nil, errHijacked
 	}
-	s.p.startRelay(s.conn, target, s.buyer)
+	s.p.runRelay(s.conn, target, s.buyer)
 	return nil, errHijacked
 }
 
