@@ -88,7 +88,7 @@ func TestServerAdmission(t *testing.T) {
 	replica.Send(pbft.Encode(&pbft.Reply{Replica: 1}))  // replicas send no replies
 	replica.Send(pbft.Encode(&pbft.Prepare{View: 2}))   // fine
 	for range 2 {
-		switch d := <-got; d.m.Kind() {
+		switch d := recv(t, got); d.m.Kind() {
 		case pbft.KindRequest:
 			if d.from.IsReplica() || d.from.Client != cid {
 				t.Fatalf("client delivery from %+v", d.from)
@@ -109,7 +109,7 @@ func TestServerAdmission(t *testing.T) {
 	if !srv.SendClient(cid, pbft.Encode(&pbft.Reply{Client: cid, Timestamp: 1, Result: []byte("ok")})) {
 		t.Fatal("reply to a connected client not queued")
 	}
-	if r := (<-replies).(*pbft.Reply); string(r.Result) != "ok" {
+	if r, ok := recv(t, replies).(*pbft.Reply); !ok || string(r.Result) != "ok" {
 		t.Fatalf("reply %+v", r)
 	}
 	if srv.SendClient(pbft.ClientID{9}, []byte{1}) {
@@ -186,5 +186,18 @@ func TestLossyDelaysAndDrops(t *testing.T) {
 	}
 	if got, _ := send(Impairment{Loss: 0.5, Seed: 3}, 400); got < 120 || got > 280 {
 		t.Fatalf("a link losing half delivered %d of 400", got)
+	}
+}
+
+// recv receives from ch, failing the test after 10 seconds rather than
+// hanging the run.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for a delivery")
+		panic("unreachable")
 	}
 }
