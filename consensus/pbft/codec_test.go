@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -80,26 +77,6 @@ func TestDecodeRejectsUnknownKindAndBadBool(t *testing.T) {
 	for _, b := range [][]byte{nil, {0}, {200}, {byte(KindStatus), 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 2}} {
 		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%x: %v", b, err)
-		}
-	}
-}
-
-// TestWriteFuzzCorpus regenerates the committed seed corpus when
-// PBFT_WRITE_CORPUS=1.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("PBFT_WRITE_CORPUS") != "1" {
-		t.Skip("set PBFT_WRITE_CORPUS=1 to regenerate testdata/fuzz")
-	}
-	for _, name := range []string{"FuzzDecodeMessage", "FuzzStepMessage"} {
-		dir := filepath.Join("testdata", "fuzz", name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range sampleMessages() {
-			body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(Encode(m))) + ")\n"
-			if err := os.WriteFile(filepath.Join(dir, "seed-"+m.Kind().String()), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 }
