@@ -34,8 +34,9 @@ type BenchConfig struct {
 	// the senders go); Duration how long it is offered.
 	Rate     float64
 	Duration time.Duration
-	// Senders is how many accounts submit in parallel (each signs its own
-	// nonces in order).
+	// Senders is how many accounts submit in parallel, each with its own
+	// client identity and nonces in order (0: enough to keep Rate in
+	// flight at the expected latency, at least 64).
 	Senders int
 	// KillPrimaryAfter, when positive (in-process shards only), stops
 	// replica 0 — the primary of view 0 — this far into the load; the
@@ -65,11 +66,11 @@ type BenchResult struct {
 // Bench runs the load and reports it. Transactions in flight at the end
 // are waited for, not abandoned.
 func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult, error) {
-	if cfg.Senders <= 0 {
-		cfg.Senders = 64
-	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = 5 * time.Second
+	}
+	if cfg.Senders <= 0 {
+		cfg.Senders = defaultSenders(cfg.Rate, cfg.Delay)
 	}
 	senders := make([]ed25519.PrivateKey, cfg.Senders)
 	for i := range senders {
@@ -115,6 +116,15 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	if g.Ledger.Faucet != nil && cfg.Genesis != "" {
 		asset = g.Ledger.Faucet.Asset
 	}
+	// Everything the load needs before the clock starts: connections,
+	// each sender's nonce, and its transactions signed ahead.
+	if err := waitConnected(ctx, c); err != nil {
+		return BenchResult{}, err
+	}
+	loads, err := prepareLoad(ctx, c, d, senders, presignCount(cfg), ledger.Transfer{To: sink, Asset: asset, Amount: 1})
+	if err != nil {
+		return BenchResult{}, err
+	}
 
 	var tokens <-chan time.Time
 	if cfg.Rate > 0 {
@@ -140,16 +150,10 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		defer killTimer.Stop()
 	}
 	var wg sync.WaitGroup
-	for _, k := range senders {
+	for _, ld := range loads {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			from := pay.AccountOf(k.Public().(ed25519.PublicKey))
-			st, err := c.Account(ctx, from)
-			if err != nil {
-				return
-			}
-			nonce := st.Nonce
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				if tokens != nil {
 					select {
@@ -158,8 +162,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 						return
 					}
 				}
-				nonce++
-				tx := ledger.Tx{From: from, Nonce: nonce, Body: ledger.Transfer{To: sink, Asset: asset, Amount: 1}}.Sign(d, k)
+				tx := ld.next()
 				t0 := time.Now()
 				r, err := c.Submit(ctx, tx)
 				lat := time.Since(t0)
@@ -171,7 +174,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 					}
 					res.Failed++
 					if err == nil {
-						nonce-- // rejected: the nonce was not used
+						ld.unuse(tx) // rejected: the nonce was not used
 					}
 				} else {
 					res.Committed++
@@ -186,7 +189,14 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	loads = nil // what is left of the signed load is not the replicas' memory
 	res.TPS = float64(res.Committed) / elapsed.Seconds()
+	for _, m := range members {
+		st := m.Status()
+		log.Info("bench: replica", "id", st.ID, "view", st.View, "batches", st.Metrics.BatchesExecuted,
+			"requests", st.Metrics.RequestsExecuted, "saves", st.Saves, "save_time", st.SaveTime,
+			"view_changes", st.Metrics.ViewChanges)
+	}
 	if len(members) > 0 {
 		runtime.GC()
 		var ms runtime.MemStats

@@ -31,6 +31,10 @@ func DialLedger(g Genesis, log *slog.Logger, opts ...Option) (*LedgerClient, err
 	return &LedgerClient{ShardClient: ledger.NewShardClient(c, g.Ledger), c: c}, nil
 }
 
+// Connected reports whether the client is connected to every replica
+// with every identity.
+func (c *LedgerClient) Connected() bool { return c.c.Connected() }
+
 // Close disconnects from the shard.
 func (c *LedgerClient) Close() error { return c.c.Close() }
 

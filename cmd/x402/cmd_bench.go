@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/x402/x402/shard"
@@ -21,10 +23,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Delay, "delay", 0, "one-way delay injected on every link (in-process shard)")
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "offered transactions per second (0: as fast as possible)")
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long the load is offered")
-	fs.IntVar(&cfg.Senders, "senders", 64, "accounts submitting in parallel")
+	fs.IntVar(&cfg.Senders, "senders", 0, "accounts submitting in parallel (0: enough for --rate at --delay, at least 64)")
 	fs.DurationVar(&cfg.KillPrimaryAfter, "kill-primary-after", 0, "stop the primary this far into the load and report the time to the next commit (in-process shard)")
 	asJSON := fs.Bool("json", false, `print {"submitted", "committed", "failed", "tps", "finality_ms_p50", "finality_ms_p99"}`)
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -34,6 +37,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench shard: %w", err)
+		}
+		defer stop()
 	}
 	res, err := shard.Bench(ctx, cfg, log)
 	if err != nil {
@@ -48,4 +58,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "primary stopped: next transaction committed %.0f ms later\n", res.PrimaryKilledToCommitMs)
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process into path until the returned stop.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -64,6 +64,13 @@ type Client struct {
 	once     sync.Once
 }
 
+// reply is a message read back on the link to replica from, which the
+// link's TLS handshake authenticated by that replica's genesis key.
+type reply struct {
+	from uint32
+	m    pbft.Message
+}
+
 type job struct {
 	ctx  context.Context
 	op   []byte
@@ -81,7 +88,7 @@ type session struct {
 	c       *Client
 	core    *pbft.Client
 	links   []*transport.Link
-	replies chan pbft.Message
+	replies chan reply
 	tick    time.Duration
 	log     *slog.Logger
 }
@@ -136,10 +143,11 @@ func Dial(cfg ClientConfig) (*Client, error) {
 			c.Close()
 			return nil, fmt.Errorf("pbft client identity %d: %w", i, err)
 		}
-		s := &session{c: c, core: core, replies: make(chan pbft.Message, 64), tick: cfg.TickInterval,
+		s := &session{c: c, core: core, replies: make(chan reply, 64), tick: cfg.TickInterval,
 			log: cfg.Logger.With("client", i)}
 		for r, pub := range cfg.Replicas {
-			l, err := ep.NewLink(transport.LinkConfig{Addr: cfg.Addrs[r], Peer: pub, Key: k, OnMessage: s.deliver,
+			deliver := func(m pbft.Message) { s.deliver(uint32(r), m) }
+			l, err := ep.NewLink(transport.LinkConfig{Addr: cfg.Addrs[r], Peer: pub, Key: k, OnMessage: deliver,
 				Queue: 256, Logger: s.log})
 			if err != nil {
 				c.Close()
@@ -181,6 +189,19 @@ func (c *Client) Submit(ctx context.Context, op []byte) ([]byte, error) {
 	}
 }
 
+// Connected reports whether every identity has an established connection
+// to every replica (benchmarks wait for it before they start the clock).
+func (c *Client) Connected() bool {
+	for _, s := range c.sessions {
+		for _, l := range s.links {
+			if !l.Connected() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Close stops every identity and closes the connections. Pending Submits
 // return ErrClosed.
 func (c *Client) Close() error {
@@ -197,11 +218,12 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// deliver hands a reply read from a link to the session.
-func (s *session) deliver(m pbft.Message) {
-	s.c.verify.precheck(m)
+// deliver hands a reply read from the link to replica from to the
+// session. The link authenticated the replica by its key, so the core
+// takes the reply without verifying its signature again.
+func (s *session) deliver(from uint32, m pbft.Message) {
 	select {
-	case s.replies <- m:
+	case s.replies <- reply{from: from, m: m}:
 	case <-s.c.ctx.Done():
 	}
 }
@@ -247,7 +269,7 @@ func (s *session) run() {
 			t.Reset(s.tick)
 			s.send(out)
 		case m := <-s.replies:
-			res, err := s.core.Step(m)
+			res, err := s.core.StepAuthenticated(m.from, m.m)
 			if err != nil {
 				s.log.Debug("pbft client: reply rejected", "err", err)
 				continue

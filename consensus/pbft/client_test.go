@@ -1,0 +1,56 @@
+package pbft
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"testing"
+)
+
+func testClient(t *testing.T) (*Client, []ed25519.PrivateKey) {
+	t.Helper()
+	var keys []ed25519.PrivateKey
+	var pubs []ed25519.PublicKey
+	for i := range 4 {
+		keys = append(keys, testKey("replica", i))
+		pubs = append(pubs, keys[i].Public().(ed25519.PublicKey))
+	}
+	c, err := NewClient(ClientConfig{Domain: testDomain, Key: testKey("client", 0), Replicas: pubs}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, keys
+}
+
+// TestClientStepAuthenticated: a reply read from the channel authenticated
+// as its sender is taken without its signature, one claiming another
+// sender is still verified, and f+1 matching replies decide.
+func TestClientStepAuthenticated(t *testing.T) {
+	c, keys := testClient(t)
+	q, _, err := c.Submit([]byte("op"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := func(r uint32, signed bool) *Reply {
+		m := &Reply{View: 0, Timestamp: q.Timestamp, Client: c.ID(), Replica: r, Result: []byte("ok")}
+		if signed {
+			Sign(testDomain, keys[r], m)
+		}
+		return m
+	}
+	// Replica 2's unsigned reply arriving on replica 1's channel: verified, rejected.
+	if _, err := c.StepAuthenticated(1, reply(2, false)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged reply on another replica's channel: err %v, want ErrBadSignature", err)
+	}
+	// Through Step, an unsigned reply is rejected even from its own replica.
+	if _, err := c.Step(reply(1, false)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("unsigned reply through Step: err %v, want ErrBadSignature", err)
+	}
+	res, err := c.StepAuthenticated(1, reply(1, false))
+	if err != nil || res != nil {
+		t.Fatalf("first authenticated reply: %v, %v", res, err)
+	}
+	res, err = c.StepAuthenticated(3, reply(3, false))
+	if err != nil || res == nil || string(res.Value) != "ok" {
+		t.Fatalf("f+1 authenticated replies: %v, %v", res, err)
+	}
+}
