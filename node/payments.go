@@ -96,7 +96,7 @@ func (n *Node) startPayments(ctx context.Context, stateDir string) (*payments, e
 	}
 	p := &payments{n: n, key: n.opts.Key, ledger: lc, domain: g.Domain(), every: pc.StatementEvery, live: map[pay.ChannelID]*liveSession{}}
 	if p.every == 0 {
-		p.every = 16 << 10
+		p.every = DefaultStatementEvery
 	}
 	if p.store, err = seller.OpenStore(filepath.Join(stateDir, "seller.db")); err != nil {
 		return nil, err
@@ -254,11 +254,23 @@ func (p *payments) Closed(ch pay.ChannelID, err error) {
 	}
 }
 
+// DefaultStatementEvery is how many relayed bytes a statement covers by
+// default. Buyers pay ahead (see buyer.Limits.PrepayBytes), so statements
+// need not keep pace with the credit window; one per MiB keeps the payment
+// traffic (statement, tick datagram, acknowledgements: about 350 bytes on
+// the wire) near 0.03% of the relayed bytes, and the signing and checking
+// of statements off the relay's CPU.
+const DefaultStatementEvery = 1 << 20
+
+// statementFlush is how often a channel whose usage grew less than
+// statement_every still gets a statement, so slow buyers see their bill.
+const statementFlush = 200 * time.Millisecond
+
 // statements sends each live channel a signed usage statement whenever its
 // usage grew by statement_every bytes, when it paused (so the buyer can pay
-// before it is cut), and at least every 50ms while it grows at all.
+// before it is cut), and at least every statementFlush while it grows at all.
 func (p *payments) statements(ctx context.Context) {
-	t := time.NewTicker(50 * time.Millisecond)
+	t := time.NewTicker(statementFlush)
 	defer t.Stop()
 	for {
 		flush := false

@@ -13,38 +13,57 @@ import (
 	"github.com/x402/x402/proxy"
 )
 
-// BenchmarkPaidRelay downloads through the seller's SOCKS5 proxy with
-// payments on (through the buyer agent's local endpoint: credit window,
-// statements, ticks, fsynced vouchers) and off (the node's static buyer,
-// straight to the seller's proxy). Their ratio is the cost of paying per
-// packet, recorded in BENCHMARKS.md.
+// BenchmarkPaidRelay downloads through the seller's SOCKS5 proxy unpaid
+// (the node's static buyer) and paid (a buyer agent pays as the bytes
+// flow: credit window, statements, ticks, fsynced payments), with the
+// node's and the agent's defaults. Their ratio is the cost of paying per
+// packet, recorded in BENCHMARKS.md:
+//
+//   - paid-direct: the client uses the channel's credentials on the
+//     seller's proxy (`x402 buy` without --listen), the same path as unpaid;
+//   - paid-agent: the client goes through the agent's counting local
+//     endpoint, one more loopback proxy hop;
+//   - paid-direct-noprepay: the buyer pays only what it was billed, so
+//     every credit window waits for a payment round trip.
+//
+// pay-wire-% is the payment session's traffic on the wire (both
+// directions, UDP/IP headers included) per relayed byte.
 func BenchmarkPaidRelay(b *testing.B) {
 	const perOp = 64 << 20
 	for _, bc := range []struct {
 		name   string
 		paid   bool
-		window uint64
+		local  bool
+		prepay int64
 	}{
-		{"payments=off", false, 64 << 10},
-		{"payments=on/window=64KiB", true, 64 << 10},
-		{"payments=on/window=1MiB", true, 1 << 20},
+		{"unpaid", false, false, 0},
+		{"paid-direct", true, false, 0},
+		{"paid-agent", true, true, 0},
+		{"paid-direct-noprepay", true, false, -1},
 	} {
-		paid := bc.paid
 		b.Run(bc.name, func(b *testing.B) {
-			pn := startPaidNetTB(b, 10*time.Second, bc.window)
+			pn := startPaidNetWith(b, func(*PaymentsSection) {}) // the defaults: 64 KiB window, 0.01 USD claims
 			socks, user, pass := pn.node.Addrs().SOCKS5, "agent", "s3cret"
 			var agent *buyer.Agent
-			if paid {
-				var err error
-				agent, err = buyer.StartAgent(context.Background(), buyer.AgentConfig{
+			if bc.paid {
+				cfg := buyer.AgentConfig{
 					Key: pn.buyer.key, Ledger: pn.ledger, SellerAddr: pn.node.Addrs().Payments, Seller: pn.seller.acc,
 					Asset: pay.USD, Deposit: 5 * pay.Nano, Challenge: 50 * time.Millisecond,
-					ListenSOCKS5: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
-				})
-				if err != nil {
+					Limits: buyer.Limits{PrepayBytes: bc.prepay}, Logger: slog.New(slog.DiscardHandler),
+				}
+				if bc.local {
+					cfg.ListenSOCKS5 = "127.0.0.1:0"
+				}
+				var err error
+				if agent, err = buyer.StartAgent(context.Background(), cfg); err != nil {
 					b.Fatal(err)
 				}
-				socks, _, user, pass = agent.LocalEndpoints()
+				if bc.local {
+					socks, _, user, pass = agent.LocalEndpoints()
+				} else {
+					w := agent.Welcome()
+					socks, user, pass = w.SOCKS5, w.User, w.Password
+				}
 			}
 			b.SetBytes(perOp)
 			b.ResetTimer()
@@ -66,7 +85,13 @@ func BenchmarkPaidRelay(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.ReportMetric(float64(s.Paid), "nano-paid")
+				if s.Settled > s.Billed {
+					b.Fatalf("settled %s for a bill of %s", s.Settled, s.Billed)
+				}
+				b.ReportMetric(100*float64(s.WireBytes)/float64(s.BytesBilled), "pay-wire-%")
+				for _, cs := range pn.node.pay.seller.Status() {
+					b.ReportMetric(float64(cs.Pauses)/float64(b.N), "pauses/op")
+				}
 			}
 		})
 	}

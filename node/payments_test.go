@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/x402/x402/internal/keys"
+	"github.com/x402/x402/internal/testenv"
 	"github.com/x402/x402/pay"
 	"github.com/x402/x402/pay/buyer"
 	"github.com/x402/x402/pay/ledger"
+	"github.com/x402/x402/pay/seller"
 	"github.com/x402/x402/pay/session"
 	"github.com/x402/x402/proxy"
 )
@@ -45,10 +47,14 @@ const buyerFunds = 10 * pay.Nano
 
 func startPaidNet(t *testing.T, grace time.Duration) *paidNet {
 	t.Helper()
-	return startPaidNetTB(t, grace, 64<<10)
+	return startPaidNetWith(t, func(pc *PaymentsSection) {
+		pc.Grace, pc.ClaimThreshold, pc.StatementEvery = Duration{grace}, "0.001", 16<<10
+	})
 }
 
-func startPaidNetTB(t testing.TB, grace time.Duration, window uint64) *paidNet {
+// startPaidNetWith starts a ledger, an origin and a paid node whose
+// payments section edit adjusts from the node's defaults.
+func startPaidNetWith(t testing.TB, edit func(*PaymentsSection)) *paidNet {
 	t.Helper()
 	pn := &paidNet{seller: newParty(t), buyer: newParty(t), fee: newParty(t), issuer: newParty(t)}
 	g := ledger.Genesis{
@@ -64,7 +70,8 @@ func startPaidNetTB(t testing.TB, grace time.Duration, window uint64) *paidNet {
 	pn.ledger = ledger.NewSequencer(l, time.Now)
 	pn.origin = bytesOrigin(t)
 	cfg := testConfig(t, pn.origin)
-	cfg.Payments = PaymentsSection{Listen: "127.0.0.1:0", Asset: "USD", PricePerGiB: "0.50", CreditWindow: window, Grace: Duration{grace}, ClaimThreshold: "0.001", StatementEvery: 16 << 10}
+	cfg.Payments = PaymentsSection{Listen: "127.0.0.1:0", Asset: "USD", PricePerGiB: "0.50"}
+	edit(&cfg.Payments)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +146,13 @@ func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
 	if err != nil || n != size {
 		t.Fatalf("paid download: %d bytes, %v", n, err)
 	}
+	// The buyer pays ahead of its bills, and the seller claims only what
+	// was used, so the cooperative close below can refund the rest.
+	ahead := pay.OwedForBytes(buyer.DefaultPrepayBytes, pay.Nano/2) - pay.OwedForBytes(16<<10, pay.Nano/2)
+	testenv.Eventually(t, "the seller to hold the prepayment on disk", func() bool {
+		st := pn.node.pay.status()[seller.BuyerID(agent.Channel())]
+		return st.Durable >= st.Owed+ahead && st.Claimed <= st.Owed
+	})
 	s, err := agent.Close(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -67,3 +67,12 @@ func VerifyPreimage(root, preimage [32]byte, k, length uint32) error {
 	}
 	return nil
 }
+
+// HashForward hashes preimage n times: from w[k] it gives w[k-n], so a
+// holder of a newer preimage can redeem any earlier tick of the same chain.
+func HashForward(preimage [32]byte, n uint32) [32]byte {
+	for range n {
+		preimage = sha256.Sum256(preimage[:])
+	}
+	return preimage
+}

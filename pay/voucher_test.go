@@ -80,6 +80,11 @@ func TestHashChainTicks(t *testing.T) {
 	if _, err := NewHashChain(MaxChainLength + 1); err == nil {
 		t.Fatal("over-long chain created")
 	}
+	for _, n := range []uint32{0, 1, 17, 50} {
+		if got := HashForward(c.Preimage(50), n); got != c.Preimage(50-int(n)) {
+			t.Fatalf("hashing preimage 50 forward %d times does not give preimage %d", n, 50-n)
+		}
+	}
 }
 
 func FuzzUnmarshalVoucher(f *testing.F) {

@@ -26,6 +26,8 @@ type settlementJSON struct {
 	PaidNano     uint64 `json:"paid_nano"`
 	SettledNano  uint64 `json:"settled_nano"`
 	RefundNano   uint64 `json:"refund_nano"`
+	PrepayNano   uint64 `json:"prepay_nano"`        // how far ahead of its bills the buyer paid
+	WireBytes    uint64 `json:"payment_wire_bytes"` // the payment session's traffic, both directions
 	Error        string `json:"error,omitempty"`
 }
 
@@ -36,6 +38,7 @@ func printSettlement(w io.Writer, s buyer.Settlement, asset pay.Asset, asJSON bo
 		Channel: s.Channel.String(), Asset: string(asset), BytesCounted: s.BytesCounted, BytesBilled: s.BytesBilled,
 		Billed: s.Billed.Format(asset), Paid: s.Paid.Format(asset), Settled: s.Settled.Format(asset), Refund: s.Refund.Format(asset),
 		BilledNano: uint64(s.Billed), PaidNano: uint64(s.Paid), SettledNano: uint64(s.Settled), RefundNano: uint64(s.Refund),
+		PrepayNano: uint64(s.Prepay), WireBytes: s.WireBytes,
 	}
 	if closeErr != nil {
 		j.Error = closeErr.Error()

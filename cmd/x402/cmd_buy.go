@@ -45,6 +45,7 @@ func parseBuyFlags(args []string, stderr io.Writer) (buyOptions, error) {
 	maxPrice := fs.String("max-price", "", `refuse a seller asking more per GiB, e.g. "0.50 USD"`)
 	maxSpend := fs.String("max-spend", "", "never pay more than this in total (default: the deposit)")
 	channel := fs.String("channel", "", "reuse this open channel instead of opening one")
+	prepayKiB := fs.Int64("prepay-kib", buyer.DefaultPrepayBytes>>10, "pay this many KiB ahead of the seller's bills (refunded at a cooperative close); 0: pay only what was billed")
 	fs.DurationVar(&o.challenge, "challenge", 10*time.Second, "challenge period of a new channel")
 	fs.StringVar(&o.listen, "listen", "", "serve a local SOCKS5 endpoint here (e.g. 127.0.0.1:1080)")
 	fs.StringVar(&o.listenHTTP, "listen-http", "", "serve a local HTTP proxy endpoint here (e.g. 127.0.0.1:8080)")
@@ -54,6 +55,14 @@ func parseBuyFlags(args []string, stderr io.Writer) (buyOptions, error) {
 		return o, err
 	}
 	o.key, o.ledger, o.genesis = *w.key, *w.ledger, *w.genesis
+	switch {
+	case *prepayKiB < 0 || *prepayKiB > 1<<30:
+		return o, usageError{"buy: --prepay-kib must be between 0 and 1073741824"}
+	case *prepayKiB == 0:
+		o.limits.PrepayBytes = -1
+	default:
+		o.limits.PrepayBytes = *prepayKiB << 10
+	}
 	acc, addr, ok := strings.Cut(*sellerStr, "@")
 	if !ok || acc == "" || addr == "" {
 		return o, usageError{"buy: --seller ACCOUNT@HOST:PORT is required"}

@@ -55,6 +55,8 @@ type demoResult struct {
 	FeeNano           pay.Amount    `json:"fee_nano"`
 	SellerBalanceNano pay.Amount    `json:"seller_balance_nano"`
 	BuyerRefundNano   pay.Amount    `json:"buyer_refund_nano"`
+	PrepayNano        pay.Amount    `json:"prepay_nano"`        // how far ahead of its bills the buyer paid, refunded at the close
+	PaymentWireBytes  uint64        `json:"payment_wire_bytes"` // the payment session's traffic, both directions
 	Replicas          int           `json:"replicas"`
 	LedgerTxs         int           `json:"ledger_txs"`
 	FinalityMsP50     float64       `json:"finality_ms_p50"`
@@ -173,6 +175,8 @@ func settleDemo(dn *demoNet) (demoResult, error) {
 		FeeNano:           dn.balance(ctx, dn.fee.acc),
 		SellerBalanceNano: dn.balance(ctx, dn.seller.acc),
 		BuyerRefundNano:   s.Refund,
+		PrepayNano:        s.Prepay,
+		PaymentWireBytes:  s.WireBytes,
 	}, nil
 }
 
@@ -203,6 +207,9 @@ func printDemo(w io.Writer, r demoResult) {
 	fmt.Fprintf(w, "\nrelayed %s at %s/GiB\n  owed      %s\n  paid      %s\n  settled   %s (seller %s, fee %s)\n  refunded  %s\n",
 		humanBytes(r.BytesRelayed), usd(r.PriceNanoPerGiB), usd(r.OwedNano), usd(r.PaidNano), usd(r.SettledNano),
 		usd(r.SellerBalanceNano), usd(r.FeeNano), usd(r.BuyerRefundNano))
+	if r.BytesRelayed > 0 {
+		fmt.Fprintf(w, "payments on the wire: %s (%.3f%% of the bytes relayed)\n", humanBytes(r.PaymentWireBytes), 100*float64(r.PaymentWireBytes)/float64(r.BytesRelayed))
+	}
 	fmt.Fprintf(w, "ledger: %d transactions final in %.1f ms (p50), %.1f ms (p99)\n", r.LedgerTxs, r.FinalityMsP50, r.FinalityMsP99)
 }
 

@@ -23,8 +23,9 @@ import (
 
 // TestSellerKilledMidDownloadStillClaims kills a paid `x402 node` with
 // SIGKILL in the middle of a download, restarts it on the same state, and
-// checks that it claims at least what the buyer had paid minus one credit
-// window, while the buyer never paid more than it was billed.
+// checks that it claims at least the price of what it had relayed minus one
+// credit window, while the buyer never lost more than its prepayment
+// window beyond what it was billed.
 func TestSellerKilledMidDownloadStillClaims(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -101,18 +102,25 @@ claim_threshold = "1"
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The seller relayed at least what the client read; it extended credit
+	// only one window beyond the payments it had on disk.
 	windowValue := pay.OwedForBytes(window, pay.Nano/2) + 1
+	relayedValue := pay.OwedForBytes(uint64(got), pay.Nano/2)
 	testenv.Eventually(t, "the restarted seller to claim", func() bool {
 		st, _ = seq.Channel(ctx, agent.Channel())
-		return st.Claimed+windowValue >= paidAtKill
+		return st.Claimed+windowValue >= relayedValue
 	})
 	s, err := agent.Close(ctx)
 	if err != nil {
 		t.Fatalf("settle: %v\n%s", err, logs2())
 	}
-	t.Logf("paid at kill %s, claimed %s, paid %s, billed %s, refund %s", paidAtKill, st.Claimed, s.Paid, s.Billed, s.Refund)
+	t.Logf("paid at kill %s (relayed at least %s), claimed %s, final payment %s, billed %s, prepay %s, settled %s, refund %s",
+		paidAtKill, relayedValue, st.Claimed, s.Paid, s.Billed, s.Prepay, s.Settled, s.Refund)
 	if s.Paid > s.Billed {
-		t.Fatalf("buyer paid %s, more than the %s it was billed", s.Paid, s.Billed)
+		t.Fatalf("buyer's final payment %s is more than the %s it was billed", s.Paid, s.Billed)
+	}
+	if s.Settled > s.Billed+s.Prepay {
+		t.Fatalf("buyer paid %s, more than the %s it was billed plus its prepayment window %s", s.Settled, s.Billed, s.Prepay)
 	}
 	if s.Settled+s.Refund != pay.Nano {
 		t.Fatalf("settled %s + refund %s != deposit", s.Settled, s.Refund)

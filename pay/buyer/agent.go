@@ -58,6 +58,7 @@ type Agent struct {
 	serveWG       sync.WaitGroup
 
 	mu      sync.Mutex
+	closing bool // Close has taken over the payments
 	payer   *Payer
 	last    session.Statement
 	statedC chan struct{} // closed and replaced on every statement
@@ -130,13 +131,17 @@ type Progress struct {
 	BytesBilled uint64     // bytes the seller's newest statement reports
 	Billed      pay.Amount // the most any statement claimed
 	Paid        pay.Amount // vouchers and ticks sent
+	// WireBytes is the payment session's traffic on the wire, both
+	// directions, UDP and IP headers included: the cost of paying.
+	WireBytes uint64
 }
 
 // Progress reports bytes and money so far.
 func (a *Agent) Progress() Progress {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return Progress{Counted: a.counted(), BytesBilled: a.last.BytesUp + a.last.BytesDown, Billed: a.payer.Billed(), Paid: a.payer.Paid()}
+	return Progress{Counted: a.counted(), BytesBilled: a.last.BytesUp + a.last.BytesDown, Billed: a.payer.Billed(), Paid: a.payer.Paid(),
+		WireBytes: a.sess.Wire().Bytes}
 }
 
 // counted is what the local endpoint relayed, or 0 without one.
@@ -178,12 +183,16 @@ func (a *Agent) payLoop() {
 			}
 		}
 		a.mu.Lock()
+		if a.closing {
+			a.mu.Unlock()
+			continue // Close pays the final statement exactly
+		}
 		counted := int64(-1)
 		if a.localMeter != nil {
 			counted = int64(a.counted())
 		}
-		target := a.payer.Payable(a.last.Owed, counted)
-		pm, err := a.payer.Pay(target, false)
+		billed := a.payer.Payable(a.last.Owed, counted)
+		pm, err := a.payer.Pay(billed, a.payer.Ahead())
 		a.mu.Unlock()
 		if err == nil {
 			err = a.send(ctx, pm)
@@ -197,14 +206,18 @@ func (a *Agent) payLoop() {
 	}
 }
 
+// send sends a payment: its voucher, acknowledged before its ticks go out
+// (the seller drops ticks of a voucher it does not hold yet), then its ticks.
 func (a *Agent) send(ctx context.Context, pm Payment) error {
-	switch {
-	case pm.Voucher != nil:
+	if pm.Voucher != nil {
 		ctx, cancel := context.WithTimeout(ctx, a.ackTimeout())
-		defer cancel()
 		_, err := a.sess.SendVoucher(ctx, *pm.Voucher)
-		return err
-	case pm.TickIndex > 0:
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	if pm.TickIndex > 0 {
 		return a.sess.SendTick(pm.VoucherSeq, pm.TickIndex, pm.Preimage)
 	}
 	return nil
@@ -227,7 +240,9 @@ type Settlement struct {
 	BytesCounted uint64
 	BytesBilled  uint64
 	Billed       pay.Amount // what the seller's statements claimed
-	Paid         pay.Amount // what the buyer signed over
+	Paid         pay.Amount // what the buyer's final payment signed over
+	Prepay       pay.Amount // the most the buyer paid ahead of its bills
+	WireBytes    uint64     // the payment session's traffic on the wire
 	Settled      pay.Amount // what the ledger paid out of the channel
 	Refund       pay.Amount // what came back to the buyer
 	Cooperative  bool       // closed at once with the seller's co-signature
@@ -243,14 +258,19 @@ func (a *Agent) Close(ctx context.Context) (Settlement, error) {
 	// statement loop runs behind the relays), or give up after a while.
 	final := a.awaitFinalStatement(ctx, 3*time.Second)
 	a.mu.Lock()
+	a.closing = true
 	counted := int64(-1)
 	if a.localMeter != nil {
 		counted = int64(a.counted())
 	}
 	target := a.payer.Payable(final.Owed, counted)
-	pm, err := a.payer.Pay(target, true)
+	paidAhead := a.payer.Paid()
+	pm, err := a.payer.Final(target)
 	a.mu.Unlock()
-	if err == nil {
+	// A final voucher below what was paid ahead asks the prepayment back:
+	// the seller refuses it as a payment and takes it only for a
+	// cooperative close, so it goes with the close request alone.
+	if err == nil && (pm.Voucher == nil || pm.Voucher.Cumulative >= paidAhead) {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second) // the seller may be gone
 		err = a.send(sctx, pm)
 		cancel()
@@ -263,7 +283,7 @@ func (a *Agent) Close(ctx context.Context) (Settlement, error) {
 	<-a.payDone
 
 	p := a.Progress()
-	s := Settlement{Channel: a.channel, BytesCounted: p.Counted, BytesBilled: p.BytesBilled, Billed: p.Billed, Paid: p.Paid}
+	s := Settlement{Channel: a.channel, BytesCounted: p.Counted, BytesBilled: p.BytesBilled, Billed: p.Billed, Paid: p.Paid, Prepay: a.payer.Ahead(), WireBytes: p.WireBytes}
 	if coopErr == nil {
 		// The seller co-signed: the channel closes at once.
 		r, err := ledger.SubmitBody(ctx, a.cfg.Ledger, a.domain, a.cfg.Key, coop)
@@ -343,7 +363,7 @@ func isTooEarly(err error) bool {
 func (a *Agent) awaitFinalStatement(ctx context.Context, patience time.Duration) session.Statement {
 	deadline := time.NewTimer(patience)
 	defer deadline.Stop()
-	const settled = 200 * time.Millisecond
+	const settled = 500 * time.Millisecond
 	quiet := time.NewTimer(settled)
 	defer quiet.Stop()
 	for {

@@ -15,10 +15,38 @@ type Limits struct {
 	// buyer's own before the buyer stops paying for the difference.
 	// Default 64 KiB.
 	ToleranceBytes uint64
+	// PrepayBytes is how far ahead of the seller's bills the buyer pays, in
+	// bytes at the seller's price. It bounds what the buyer can lose to a
+	// seller that takes the money and stops relaying (a cooperative close
+	// refunds it from an honest one), and it keeps the relay from stalling
+	// on every payment round trip at the seller's credit window. 0 means
+	// DefaultPrepayBytes; a negative value, no prepayment: the buyer pays
+	// only what it was billed.
+	PrepayBytes int64
 }
 
-// Payment is what to send the seller for a statement: a new voucher, or the
-// ticks of the current one up to TickIndex (with its preimage), or nothing.
+// DefaultPrepayBytes is the default prepayment. It must cover what the
+// relay moves during one payment round trip (statement, tick datagram, the
+// seller's fsync) plus the seller's statement interval, or the seller
+// pauses the relay at its credit window: 8 MiB covers a few milliseconds at
+// loopback speed, or 80 ms at 100 MB/s, and is worth little at any sane
+// price (0.004 USD at 0.50 USD/GiB).
+const DefaultPrepayBytes = 8 << 20
+
+// prepayBytes is the prepayment lim asks for, defaults applied.
+func (lim Limits) prepayBytes() uint64 {
+	switch {
+	case lim.PrepayBytes == 0:
+		return DefaultPrepayBytes
+	case lim.PrepayBytes < 0:
+		return 0
+	}
+	return uint64(lim.PrepayBytes)
+}
+
+// Payment is what to send the seller for a statement: a new voucher, the
+// ticks of the current one up to TickIndex (with its preimage), both (a new
+// voucher, then its first ticks), or nothing.
 type Payment struct {
 	Voucher    *pay.SignedVoucher
 	VoucherSeq uint64
@@ -40,6 +68,7 @@ type Payer struct {
 
 	chainLen  int
 	tickValue pay.Amount
+	ahead     pay.Amount // the prepayment, at the seller's price
 
 	voucher pay.SignedVoucher // newest sent (Seq 0: none yet)
 	chain   *pay.HashChain
@@ -67,8 +96,12 @@ func NewPayer(d pay.Domain, key ed25519.PrivateKey, ch pay.ChannelID, deposit, p
 	if chainLen < 1 || chainLen > pay.MaxChainLength {
 		chainLen = 4096
 	}
-	return &Payer{domain: d, key: key, channel: ch, deposit: deposit, limits: lim, price: price, chainLen: chainLen, tickValue: tv}, nil
+	return &Payer{domain: d, key: key, channel: ch, deposit: deposit, limits: lim, price: price, chainLen: chainLen, tickValue: tv,
+		ahead: pay.OwedForBytes(lim.prepayBytes(), price)}, nil
 }
+
+// Ahead is the prepayment the buyer pays beyond its bills.
+func (p *Payer) Ahead() pay.Amount { return p.ahead }
 
 // Paid is the value of everything sent so far.
 func (p *Payer) Paid() pay.Amount {
@@ -97,50 +130,79 @@ func (p *Payer) Payable(owed pay.Amount, counted int64) pay.Amount {
 	return min(payable, p.limits.MaxSpend)
 }
 
-// Pay returns what to send so that the seller holds at least target
-// (rounded down to a whole tick when ticks can carry it), or exact with a
-// new voucher when exact is true (the final payment).
-//
-// Ticks travel as unacknowledged datagrams and may be lost, so an exact
-// payment always signs a fresh voucher for everything when ticks were sent.
-func (p *Payer) Pay(target pay.Amount, exact bool) (Payment, error) {
-	paid := p.Paid()
-	if exact && p.ticks > 0 && target < paid {
-		target = paid
+// Pay returns what to send so that the seller holds at least billed plus
+// ahead, the buyer's prepayment (capped by MaxSpend): ticks of the current
+// voucher when its chain can carry it, else a new voucher. A new voucher is
+// signed for billed (or what was already paid, if more), and its ticks
+// carry the prepayment, so an honest seller can claim what was used without
+// what was paid ahead. Ticks are rounded down to whole ticks.
+func (p *Payer) Pay(billed, ahead pay.Amount) (Payment, error) {
+	target := min(billed, p.limits.MaxSpend)
+	if room := p.limits.MaxSpend - target; ahead > room {
+		ahead = room
 	}
-	if target < paid || target == paid && !(exact && p.ticks > 0) {
+	target += ahead
+	paid := p.Paid()
+	if target <= paid {
 		return Payment{}, nil
 	}
-	if !exact && p.voucher.Chain != nil && target >= p.voucher.Cumulative {
-		k := uint64(target-p.voucher.Cumulative) / uint64(p.tickValue)
-		if k <= uint64(p.voucher.Chain.Length) {
-			if uint32(k) <= p.ticks {
-				return Payment{}, nil // less than one more tick owed
-			}
-			p.ticks = uint32(k)
-			return Payment{VoucherSeq: p.voucher.Seq, TickIndex: p.ticks, Preimage: p.chain.Preimage(int(k))}, nil
+	if k, ok := p.ticksFor(target); ok {
+		if k <= p.ticks {
+			return Payment{}, nil // less than one more tick owed
 		}
+		p.ticks = k
+		return Payment{VoucherSeq: p.voucher.Seq, TickIndex: k, Preimage: p.chain.Preimage(int(k))}, nil
 	}
-	v := pay.Voucher{Channel: p.channel, Cumulative: target, Seq: p.voucher.Seq + 1}
-	var chain *pay.HashChain
-	if !exact {
-		var err error
-		if chain, err = pay.NewHashChain(p.chainLen); err != nil {
-			return Payment{}, err
-		}
-		v.Chain = &pay.ChainCommit{Root: chain.Root(), TickValue: p.tickValue, Length: uint32(p.chainLen)}
-		// The chain must not let the seller redeem past the buyer's cap.
-		if maxV, err := v.MaxValue(); err != nil || maxV > p.limits.MaxSpend {
-			room := (uint64(p.limits.MaxSpend) - uint64(target)) / uint64(p.tickValue)
-			if room == 0 {
-				v.Chain, chain = nil, nil
-			} else {
-				v.Chain.Length = uint32(min(room, uint64(p.chainLen)))
-			}
+	base := max(min(billed, target), paid)
+	v := pay.Voucher{Channel: p.channel, Cumulative: base, Seq: p.voucher.Seq + 1}
+	chain, err := pay.NewHashChain(p.chainLen)
+	if err != nil {
+		return Payment{}, err
+	}
+	v.Chain = &pay.ChainCommit{Root: chain.Root(), TickValue: p.tickValue, Length: uint32(p.chainLen)}
+	// The chain must not let the seller redeem past the buyer's cap.
+	if maxV, err := v.MaxValue(); err != nil || maxV > p.limits.MaxSpend {
+		room := (uint64(p.limits.MaxSpend) - uint64(base)) / uint64(p.tickValue)
+		if room == 0 {
+			v.Chain, chain = nil, nil
+		} else {
+			v.Chain.Length = uint32(min(room, uint64(p.chainLen)))
 		}
 	}
 	sv := v.Sign(p.domain, p.key)
 	p.voucher, p.chain, p.ticks = sv, chain, 0
+	pm := Payment{Voucher: &sv, VoucherSeq: sv.Seq}
+	if k, ok := p.ticksFor(target); ok && k > 0 {
+		p.ticks = k
+		pm.TickIndex, pm.Preimage = k, chain.Preimage(int(k))
+	}
+	return pm, nil
+}
+
+// ticksFor is how many ticks of the current voucher pay target (rounded
+// down), and whether its chain reaches that far.
+func (p *Payer) ticksFor(target pay.Amount) (uint32, bool) {
+	if p.voucher.Chain == nil || target < p.voucher.Cumulative {
+		return 0, false
+	}
+	k := uint64(target-p.voucher.Cumulative) / uint64(p.tickValue)
+	if k > uint64(p.voucher.Chain.Length) {
+		return 0, false
+	}
+	return uint32(k), true
+}
+
+// Final returns the exact final payment for billed: a fresh voucher without
+// a chain, so it is worth exactly billed (capped by MaxSpend), even when
+// less than what was paid ahead, which it asks back. Nothing when the
+// newest voucher, without ticks, already is worth exactly that.
+func (p *Payer) Final(billed pay.Amount) (Payment, error) {
+	billed = min(billed, p.limits.MaxSpend)
+	if p.voucher.Seq != 0 && p.ticks == 0 && p.voucher.Cumulative == billed && p.voucher.Chain == nil {
+		return Payment{}, nil
+	}
+	sv := pay.Voucher{Channel: p.channel, Cumulative: billed, Seq: p.voucher.Seq + 1}.Sign(p.domain, p.key)
+	p.voucher, p.chain, p.ticks = sv, nil, 0
 	return Payment{Voucher: &sv, VoucherSeq: sv.Seq}, nil
 }
 

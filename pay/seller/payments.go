@@ -39,28 +39,44 @@ func (s *Seller) AcceptVoucher(ch pay.ChannelID, v pay.SignedVoucher) (pay.Amoun
 	return v.Cumulative, nil
 }
 
-// AcceptFinal takes the buyer's final voucher for a cooperative close: the
-// voucher already held, or a better one. It refuses a final payment that
-// falls short of what the channel owes by more than the credit window the
-// seller extends anyway.
+// AcceptFinal takes the buyer's final voucher for a cooperative close. It
+// may be worth less than the payments held: the buyer pays ahead of its
+// usage, and the final voucher asks back what it paid ahead. The seller
+// takes any final voucher that covers what the channel owes, less the
+// credit window it extends anyway, and that is not below what it has
+// already claimed on the ledger.
 func (s *Seller) AcceptFinal(ch pay.ChannelID, v pay.SignedVoucher) (pay.Amount, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	c := s.chans[BuyerID(ch)]
-	if c == nil {
-		s.mu.Unlock()
+	switch {
+	case c == nil:
 		return 0, fmt.Errorf("final voucher for channel %s, which is not admitted", ch)
+	case v.Channel != ch:
+		return 0, fmt.Errorf("final voucher is for channel %s, not %s", v.Channel, ch)
 	}
 	_, _, owed := s.owedLocked(c)
-	held := c.best.Voucher
-	same := held.Seq == v.Seq && held.Sig == v.Sig && c.best.Ticks == 0
-	s.mu.Unlock()
 	if slack := pay.OwedForBytes(s.cfg.CreditWindow, s.cfg.PricePerGiB); v.Cumulative+slack < owed {
 		return 0, fmt.Errorf("final voucher %s falls short of the %s owed", v.Cumulative.Format(s.cfg.Asset), owed.Format(s.cfg.Asset))
 	}
-	if same {
+	held := c.best
+	if held.Voucher.Seq == v.Seq && held.Voucher.Sig == v.Sig && held.Ticks == 0 {
 		return v.Cumulative, nil
 	}
-	return s.AcceptVoucher(ch, v)
+	if err := v.Verify(s.cfg.Domain, c.Buyer); err != nil {
+		return 0, err
+	}
+	switch {
+	case v.Seq <= held.Voucher.Seq:
+		return 0, fmt.Errorf("final voucher seq %d is not above the held seq %d", v.Seq, held.Voucher.Seq)
+	case v.Cumulative < held.Claimed:
+		return 0, fmt.Errorf("final voucher %s is below the %s already claimed", v.Cumulative.Format(s.cfg.Asset), held.Claimed.Format(s.cfg.Asset))
+	case v.Cumulative > c.Deposit:
+		return 0, fmt.Errorf("final voucher %s exceeds the channel deposit %s", v.Cumulative.Format(s.cfg.Asset), c.Deposit.Format(s.cfg.Asset))
+	}
+	c.best = Best{Voucher: v, Claimed: held.Claimed}
+	s.markDirtyLocked(c)
+	return v.Cumulative, nil
 }
 
 // AcceptTicks records that ticks preimages of voucher seq's chain are
@@ -134,7 +150,11 @@ func (s *Seller) persist() error {
 	}
 	s.mu.Lock()
 	for c, b := range batch {
-		if v := b.Value(); v > c.durable {
+		if !b.newerThan(c.durableBest) {
+			continue
+		}
+		c.durableBest = b
+		if v := b.Value(); v != c.durable {
 			c.durable = v
 			s.changedLocked(c)
 		}
@@ -143,8 +163,9 @@ func (s *Seller) persist() error {
 	return nil
 }
 
-// claimAbove claims every channel whose unclaimed durable value is at least
-// threshold.
+// claimAbove claims every channel whose unclaimed durable value, up to
+// what the channel owes, is at least threshold. What the buyer paid ahead
+// of its usage is left unclaimed, so a cooperative close can refund it.
 func (s *Seller) claimAbove(ctx context.Context, threshold pay.Amount) {
 	if s.cfg.Claim == nil {
 		return
@@ -156,8 +177,13 @@ func (s *Seller) claimAbove(ctx context.Context, threshold pay.Amount) {
 	var jobs []job
 	s.mu.Lock()
 	for _, c := range s.chans {
-		if c.durable > c.best.Claimed && c.durable-c.best.Claimed >= threshold && c.best.Value() == c.durable {
-			jobs = append(jobs, job{c, c.best})
+		if c.best.newerThan(c.durableBest) {
+			continue // claim only what is on disk
+		}
+		_, _, owed := s.owedLocked(c)
+		b := c.best.claimableAt(owed)
+		if v := b.Value(); v > b.Claimed && v-b.Claimed >= threshold {
+			jobs = append(jobs, job{c, b})
 		}
 	}
 	s.mu.Unlock()

@@ -93,9 +93,11 @@ type channel struct {
 
 	// Guarded by Seller.mu.
 	best        Best
-	durable     pay.Amount // value of the best payment known to be on disk
+	durableBest Best       // the newest best payment known to be on disk
+	durable     pay.Amount // its value: what credit is extended against
 	outstanding int64      // bytes granted to relays and not yet released
 	pausedSince time.Time
+	pauses      uint64 // times its relays waited for payment
 	cut         bool
 	changed     chan struct{} // closed and replaced on every change
 }
@@ -148,7 +150,7 @@ func (s *Seller) Admit(ch Channel, meterBuyer *meter.Buyer) (Terms, error) {
 		if stored, err := s.storedBest(ch.ID); err != nil {
 			return Terms{}, err
 		} else if stored != nil {
-			c.best, c.durable = *stored, stored.Value()
+			c.best, c.durableBest, c.durable = *stored, *stored, stored.Value()
 		}
 		s.chans[id] = c
 	}
@@ -220,6 +222,7 @@ func (s *Seller) Acquire(ctx context.Context, b *meter.Buyer, want int64) (int64
 		now := time.Now()
 		if c.pausedSince.IsZero() {
 			c.pausedSince = now
+			c.pauses++
 			s.signalUsage() // the buyer needs a statement to pay for
 			s.log.Debug("buyer paused: credit window used up", "channel", c.ID, "paid", c.best.Value().Format(s.cfg.Asset))
 		}
@@ -351,6 +354,7 @@ type ChannelStatus struct {
 	Paid    pay.Amount    `json:"paid_nano"`
 	Durable pay.Amount    `json:"durable_nano"`
 	Claimed pay.Amount    `json:"claimed_nano"`
+	Pauses  uint64        `json:"pauses"` // times its relays waited for payment
 	Cut     bool          `json:"cut"`
 }
 
@@ -361,7 +365,7 @@ func (s *Seller) Status() []ChannelStatus {
 	out := make([]ChannelStatus, 0, len(s.chans))
 	for id, c := range s.chans {
 		_, _, owed := s.owedLocked(c)
-		out = append(out, ChannelStatus{Channel: c.ID, BuyerID: id, Owed: owed, Paid: c.best.Value(), Durable: c.durable, Claimed: c.best.Claimed, Cut: c.cut})
+		out = append(out, ChannelStatus{Channel: c.ID, BuyerID: id, Owed: owed, Paid: c.best.Value(), Durable: c.durable, Claimed: c.best.Claimed, Pauses: c.pauses, Cut: c.cut})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].BuyerID < out[j].BuyerID })
 	return out

@@ -232,3 +232,63 @@ func TestBytesCovered(t *testing.T) {
 		t.Fatalf("free price covers %d", got)
 	}
 }
+
+// TestClaimsOnlyWhatIsOwedAndRefundsThePrepayment: a buyer that paid ahead
+// of its usage has only its usage claimed, and its final voucher for a
+// cooperative close, below what it paid, is taken when it covers the bill.
+func TestClaimsOnlyWhatIsOwedAndRefundsThePrepayment(t *testing.T) {
+	f := newFixture(t, Config{ClaimThreshold: 1})
+	chain, err := pay.NewHashChain(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := pay.Voucher{Channel: f.ch.ID, Cumulative: 500000, Seq: 1, Chain: &pay.ChainCommit{Root: chain.Root(), TickValue: 10000, Length: 100}}.Sign(testDomain, f.buyerKey)
+	if _, err := f.s.AcceptVoucher(f.ch.ID, v); err != nil {
+		t.Fatal(err)
+	}
+	f.s.AcceptTicks(f.ch.ID, 1, 60, chain.Preimage(60)) // paid 1,100,000
+	f.relay(1 << 20)
+	owed := pay.OwedForBytes(1<<20, price) // 976,562: 47 whole ticks above the voucher
+	if err := f.s.ClaimAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	claimed := f.claims.bests[len(f.claims.bests)-1]
+	if claimed.Ticks != 47 || claimed.Value() != 970000 {
+		t.Fatalf("claimed %d ticks worth %d; want 47 ticks, 970000 (what is owed, %d, in whole ticks)", claimed.Ticks, claimed.Value(), owed)
+	}
+	if err := pay.VerifyPreimage(chain.Root(), claimed.Preimage, claimed.Ticks, 100); err != nil {
+		t.Fatalf("the claimed preimage does not redeem 47 ticks: %v", err)
+	}
+
+	slack := pay.OwedForBytes(64<<10, price)
+	for _, bad := range []struct {
+		v    pay.SignedVoucher
+		want string
+	}{
+		{f.voucher(2, owed-slack-1), "falls short"},
+		{f.voucher(2, 960000), "below the"},
+		{f.voucher(1, owed), "not above the held seq"},
+		{pay.Voucher{Channel: f.ch.ID, Cumulative: owed, Seq: 2}.Sign(testDomain, f.newKey(t)), "signature"},
+	} {
+		if _, err := f.s.AcceptFinal(f.ch.ID, bad.v); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Fatalf("final voucher %d at seq %d: %v, want an error with %q", bad.v.Cumulative, bad.v.Seq, err, bad.want)
+		}
+	}
+	if _, err := f.s.AcceptFinal(f.ch.ID, f.voucher(2, owed)); err != nil {
+		t.Fatalf("final voucher for the bill, below the prepayment: %v", err)
+	}
+	if err := f.s.ClaimAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.s.Status()[0]; st.Paid != owed || st.Durable != owed || st.Claimed != owed {
+		t.Fatalf("after the final voucher: paid %d, durable %d, claimed %d; want %d each", st.Paid, st.Durable, st.Claimed, owed)
+	}
+}
+
+func (f *fixture) newKey(t *testing.T) ed25519.PrivateKey {
+	k, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
