@@ -153,6 +153,11 @@ func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
 		st := pn.node.pay.status()[seller.BuyerID(agent.Channel())]
 		return st.Durable >= st.Owed+ahead && st.Claimed <= st.Owed
 	})
+	for _, b := range pn.node.Status().Buyers {
+		if b.ID == seller.BuyerID(agent.Channel()) && (b.MaxUnpaidBytes == 0 || b.MaxUnpaidBytes > 64<<10) {
+			t.Fatalf("the seller ran %d bytes ahead of durable payments; want 1..65536 (its credit window)", b.MaxUnpaidBytes)
+		}
+	}
 	s, err := agent.Close(ctx)
 	if err != nil {
 		t.Fatal(err)

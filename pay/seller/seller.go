@@ -98,6 +98,7 @@ type channel struct {
 	outstanding int64      // bytes granted to relays and not yet released
 	pausedSince time.Time
 	pauses      uint64 // times its relays waited for payment
+	maxUnpaid   uint64 // most bytes ever relayed or granted beyond durable payments
 	cut         bool
 	changed     chan struct{} // closed and replaced on every change
 }
@@ -215,6 +216,7 @@ func (s *Seller) Acquire(ctx context.Context, b *meter.Buyer, want int64) (int64
 		if avail := s.availableLocked(c, b); avail > 0 {
 			grant := min(want, avail)
 			c.outstanding += grant
+			s.noteExposureLocked(c, b)
 			c.pausedSince = time.Time{}
 			s.mu.Unlock()
 			return grant, nil
@@ -262,6 +264,17 @@ func (s *Seller) availableLocked(c *channel, b *meter.Buyer) int64 {
 		return 0
 	}
 	return int64(min(limit-spent, math.MaxInt64))
+}
+
+// noteExposureLocked records the seller's exposure to the channel's buyer:
+// bytes relayed or granted beyond what its durable payments cover. The
+// credit window bounds it; the high-water mark shows it in a run.
+func (s *Seller) noteExposureLocked(c *channel, b *meter.Buyer) {
+	u := b.Usage()
+	spent := u.BytesUp + u.BytesDown + uint64(max(c.outstanding, 0))
+	if covered := bytesCovered(c.durable, s.cfg.PricePerGiB); spent > covered && spent-covered > c.maxUnpaid {
+		c.maxUnpaid = spent - covered
+	}
 }
 
 // MaxHold implements meter.HoldLimiter: a stalled chunk gives its unused
@@ -355,7 +368,10 @@ type ChannelStatus struct {
 	Durable pay.Amount    `json:"durable_nano"`
 	Claimed pay.Amount    `json:"claimed_nano"`
 	Pauses  uint64        `json:"pauses"` // times its relays waited for payment
-	Cut     bool          `json:"cut"`
+	// MaxUnpaidBytes is the most the buyer ever ran (relayed or granted)
+	// beyond its durable payments: at most the credit window.
+	MaxUnpaidBytes uint64 `json:"max_unpaid_bytes"`
+	Cut            bool   `json:"cut"`
 }
 
 // Status reports every admitted channel, sorted by buyer id.
@@ -365,7 +381,7 @@ func (s *Seller) Status() []ChannelStatus {
 	out := make([]ChannelStatus, 0, len(s.chans))
 	for id, c := range s.chans {
 		_, _, owed := s.owedLocked(c)
-		out = append(out, ChannelStatus{Channel: c.ID, BuyerID: id, Owed: owed, Paid: c.best.Value(), Durable: c.durable, Claimed: c.best.Claimed, Pauses: c.pauses, Cut: c.cut})
+		out = append(out, ChannelStatus{Channel: c.ID, BuyerID: id, Owed: owed, Paid: c.best.Value(), Durable: c.durable, Claimed: c.best.Claimed, Pauses: c.pauses, MaxUnpaidBytes: c.maxUnpaid, Cut: c.cut})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].BuyerID < out[j].BuyerID })
 	return out

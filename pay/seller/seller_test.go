@@ -122,6 +122,10 @@ func TestBuyerIsPausedWithinOneWindowAndResumesWhenPaid(t *testing.T) {
 	if err != nil || all[f.ch.ID].Voucher.Seq != 1 {
 		t.Fatalf("store after the grant: %+v, %v", all, err)
 	}
+	// The exposure measured over the run: never more than the window.
+	if st := f.s.Status()[0]; st.MaxUnpaidBytes != 64<<10 {
+		t.Fatalf("max unpaid %d bytes, want the 64 KiB window", st.MaxUnpaidBytes)
+	}
 }
 
 func TestUnpaidBuyerIsCutAfterGrace(t *testing.T) {
