@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/x402/x402/internal/testenv"
+	"github.com/x402/x402/node"
 	"github.com/x402/x402/pay"
 )
 
@@ -49,6 +50,21 @@ func TestBuyEndToEnd(t *testing.T) {
 		if err != nil || len(body) != size {
 			t.Fatalf("curl via %s: %d bytes, %v\nbuy: %s\nnode: %s", proxyURL, len(body), err, buy.stderr.String(), nodeLogs())
 		}
+	}
+	// The seller's status shows the channel's money and its exposure.
+	var st node.Status
+	mustJSON(t, &st, env, "status", "--admin", "http://"+admin, "--json")
+	var row *node.BuyerStatus
+	for i := range st.Buyers {
+		if st.Buyers[i].Channel == ep.Channel {
+			row = &st.Buyers[i]
+		}
+	}
+	if row == nil || row.Owed == 0 || row.Paid < row.Owed || row.MaxUnpaidBytes == 0 || row.MaxUnpaidBytes > 64<<10 {
+		t.Fatalf("status of the channel %s: %+v", ep.Channel, st.Buyers)
+	}
+	if human := mustCLI(t, env, "status", "--admin", "http://"+admin); !strings.Contains(human, "max unpaid") || !strings.Contains(human, row.ID) {
+		t.Fatalf("status (human) lacks the channel's row:\n%s", human)
 	}
 	// The seller's own proxy denies what egress does not allow, even to a paying buyer.
 	if err := exec.Command(curl, "-sS", "--fail", "--max-time", "20", "--proxy", ep.SOCKS5, "http://"+admin+"/api/v1/status").Run(); err == nil {

@@ -32,7 +32,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "x402 node %s, up %s\n", st.Version, (time.Duration(st.UptimeSeconds) * time.Second).String())
 	fmt.Fprintf(stdout, "socks5 %s   http %s\n\n", orDash(st.Listeners.SOCKS5), orDash(st.Listeners.HTTP))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "buyer\tup\tdown\tactive\tconns\towed\tpaid\tclaimed\t")
+	fmt.Fprintln(tw, "buyer\tup\tdown\tactive\tconns\towed\tpaid\tclaimed\tpauses\tmax unpaid\t")
 	money := func(b node.BuyerStatus, a pay.Amount) string {
 		if b.Channel == "" {
 			return "-"
@@ -40,10 +40,14 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return a.String()
 	}
 	for _, b := range st.Buyers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t\n", b.ID, humanBytes(b.BytesUp), humanBytes(b.BytesDown), b.ActiveConns, b.TotalConns,
-			money(b, b.Owed), money(b, b.Paid), money(b, b.Claimed))
+		pauses, unpaid := "-", "-"
+		if b.Channel != "" {
+			pauses, unpaid = fmt.Sprint(b.Pauses), humanBytes(b.MaxUnpaidBytes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", b.ID, humanBytes(b.BytesUp), humanBytes(b.BytesDown), b.ActiveConns, b.TotalConns,
+			money(b, b.Owed), money(b, b.Paid), money(b, b.Claimed), pauses, unpaid)
 	}
-	fmt.Fprintf(tw, "total\t%s\t%s\t%d\t%d\t\t\t\t\n", humanBytes(st.Totals.BytesUp), humanBytes(st.Totals.BytesDown), st.Totals.ActiveConns, st.Totals.TotalConns)
+	fmt.Fprintf(tw, "total\t%s\t%s\t%d\t%d\t\t\t\t\t\t\n", humanBytes(st.Totals.BytesUp), humanBytes(st.Totals.BytesDown), st.Totals.ActiveConns, st.Totals.TotalConns)
 	return tw.Flush()
 }
 
