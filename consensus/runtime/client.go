@@ -26,6 +26,10 @@ const (
 	DefaultRetransmitAfter = 500 * time.Millisecond
 )
 
+// clientWriteBuffer is the write buffer of a client identity's links: it
+// sends one small request at a time.
+const clientWriteBuffer = 4 << 10
+
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	Domain pbft.Domain
@@ -148,7 +152,7 @@ func Dial(cfg ClientConfig) (*Client, error) {
 		for r, pub := range cfg.Replicas {
 			deliver := func(m pbft.Message) { s.deliver(uint32(r), m) }
 			l, err := ep.NewLink(transport.LinkConfig{Addr: cfg.Addrs[r], Peer: pub, Key: k, OnMessage: deliver,
-				Queue: 256, Logger: s.log})
+				Queue: 256, WriteBuffer: clientWriteBuffer, Logger: s.log})
 			if err != nil {
 				c.Close()
 				return nil, fmt.Errorf("pbft client identity %d: %w", i, err)

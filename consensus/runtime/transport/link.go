@@ -25,9 +25,12 @@ const (
 	maxBackoff = time.Second
 )
 
-// DefaultQueue is the default number of frames a Link or a client
-// connection holds while its peer is slow or unreachable.
+// DefaultQueue is the default number of frames a Link holds while its
+// peer is slow or unreachable.
 const DefaultQueue = 8192
+
+// DefaultWriteBuffer is the default size of a Link's write buffer.
+const DefaultWriteBuffer = 64 << 10
 
 // LinkConfig configures an outgoing Link.
 type LinkConfig struct {
@@ -43,8 +46,11 @@ type LinkConfig struct {
 	// MaxFrame bounds frames read back (DefaultMaxFrame if 0).
 	MaxFrame int
 	// Queue bounds the frames held for sending (DefaultQueue if 0).
-	Queue  int
-	Logger *slog.Logger
+	Queue int
+	// WriteBuffer is the size of the buffer frames are written through
+	// (DefaultWriteBuffer if 0); a client's small requests need little.
+	WriteBuffer int
+	Logger      *slog.Logger
 }
 
 // Link is one outgoing connection to one peer with one long-lived message
@@ -71,6 +77,9 @@ func (e *Endpoint) NewLink(cfg LinkConfig) (*Link, error) {
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = DefaultQueue
+	}
+	if cfg.WriteBuffer <= 0 {
+		cfg.WriteBuffer = DefaultWriteBuffer
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -196,7 +205,7 @@ func (l *Link) serve(conn *quic.Conn, st *quic.Stream) error {
 			conn.CloseWithError(0, "")
 		}()
 	}
-	w := bufio.NewWriterSize(st, 64<<10)
+	w := bufio.NewWriterSize(st, l.cfg.WriteBuffer)
 	for {
 		select {
 		case <-l.ctx.Done():

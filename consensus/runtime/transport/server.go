@@ -45,7 +45,8 @@ type ServerConfig struct {
 	// clients (DefaultMaxFrame and DefaultMaxClientFrame if 0).
 	MaxFrame       int
 	MaxClientFrame int
-	// Queue bounds the replies held for one client (DefaultQueue if 0).
+	// Queue bounds the replies held for one client (DefaultClientQueue
+	// if 0).
 	Queue  int
 	Logger *slog.Logger
 }
@@ -56,6 +57,16 @@ type ServerMetrics struct {
 	Rejected       uint64 // decoded messages a peer may not send (a forged client, a reply)
 	DroppedReplies uint64 // replies to a client that is not connected or too slow
 }
+
+// DefaultClientQueue is the default number of replies a Server holds for
+// one client. A client identity has one request outstanding at a time, so
+// more are only retransmitted replies; the queue is allocated per
+// connected client, so it is kept small.
+const DefaultClientQueue = 64
+
+// clientWriteBuffer is the size of the buffer replies to one client are
+// written through (replies are small).
+const clientWriteBuffer = 4 << 10
 
 // Server accepts the connections of a replica's peers and clients.
 type Server struct {
@@ -91,7 +102,7 @@ func (e *Endpoint) Serve(cfg ServerConfig) (*Server, error) {
 		cfg.MaxClientFrame = DefaultMaxClientFrame
 	}
 	if cfg.Queue <= 0 {
-		cfg.Queue = DefaultQueue
+		cfg.Queue = DefaultClientQueue
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -295,7 +306,7 @@ func (s *Server) attachClient(id pbft.ClientID, st *quic.Stream) *clientStream {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		w := bufio.NewWriterSize(st, 16<<10)
+		w := bufio.NewWriterSize(st, clientWriteBuffer)
 		for {
 			select {
 			case <-cs.done:
