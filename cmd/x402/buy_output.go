@@ -62,7 +62,8 @@ func isTerminal(w io.Writer) bool {
 }
 
 // showProgress rewrites one line every second with the bytes, the money
-// paid and the rate, until ctx ends.
+// billed and paid (the buyer pays a window ahead) and the rate, until ctx
+// ends.
 func showProgress(ctx context.Context, w io.Writer, agent *buyer.Agent, asset pay.Asset) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -78,7 +79,7 @@ func showProgress(ctx context.Context, w io.Writer, agent *buyer.Agent, asset pa
 			n := max(p.Counted, p.BytesBilled)
 			rate := float64(n-min(n, lastBytes)) / now.Sub(last).Seconds()
 			lastBytes, last = n, now
-			fmt.Fprintf(w, "\r\033[K%s relayed  %s paid  %s/s", humanBytes(n), p.Paid.Format(asset), humanBytes(uint64(rate)))
+			fmt.Fprintf(w, "\r\033[K%s relayed  %s billed  %s paid  %s/s", humanBytes(n), p.Billed.Format(asset), p.Paid.Format(asset), humanBytes(uint64(rate)))
 		}
 	}
 }
