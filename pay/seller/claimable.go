@@ -25,6 +25,20 @@ func (b Best) claimableAt(owed pay.Amount) Best {
 	return b
 }
 
+// claimable is what the seller redeems for channel c while it owes owed.
+// A buyer that renews its voucher (its hash chain ran out) signs the new
+// one for what it had paid, prepayment included, so the new voucher alone
+// may be worth more than owed; until usage catches up the seller claims
+// from the voucher it replaced.
+func (c *channel) claimable(owed pay.Amount) Best {
+	b := c.best.claimableAt(owed)
+	if b.Value() > owed && c.best.Voucher.Chain != nil && c.prev.Voucher.Seq != 0 {
+		b = c.prev.claimableAt(owed)
+		b.Claimed = c.best.Claimed
+	}
+	return b
+}
+
 // newerThan reports whether b supersedes o: a newer voucher, or more ticks
 // or claims on the same one. A newer voucher may be worth less: the final
 // voucher of a cooperative close refunds what the buyer paid ahead.

@@ -34,7 +34,7 @@ func (s *Seller) AcceptVoucher(ch pay.ChannelID, v pay.SignedVoucher) (pay.Amoun
 	case v.Cumulative > c.Deposit:
 		return held, fmt.Errorf("voucher amount %s exceeds the channel deposit %s", v.Cumulative, c.Deposit)
 	}
-	c.best = Best{Voucher: v, Claimed: c.best.Claimed}
+	c.prev, c.best = c.best, Best{Voucher: v, Claimed: c.best.Claimed}
 	s.markDirtyLocked(c)
 	return v.Cumulative, nil
 }
@@ -74,7 +74,7 @@ func (s *Seller) AcceptFinal(ch pay.ChannelID, v pay.SignedVoucher) (pay.Amount,
 	case v.Cumulative > c.Deposit:
 		return 0, fmt.Errorf("final voucher %s exceeds the channel deposit %s", v.Cumulative.Format(s.cfg.Asset), c.Deposit.Format(s.cfg.Asset))
 	}
-	c.best = Best{Voucher: v, Claimed: held.Claimed}
+	c.prev, c.best = Best{}, Best{Voucher: v, Claimed: held.Claimed}
 	s.markDirtyLocked(c)
 	return v.Cumulative, nil
 }
@@ -181,7 +181,7 @@ func (s *Seller) claimAbove(ctx context.Context, threshold pay.Amount) {
 			continue // claim only what is on disk
 		}
 		_, _, owed := s.owedLocked(c)
-		b := c.best.claimableAt(owed)
+		b := c.claimable(owed)
 		if v := b.Value(); v > b.Claimed && v-b.Claimed >= threshold {
 			jobs = append(jobs, job{c, b})
 		}

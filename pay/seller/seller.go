@@ -93,6 +93,7 @@ type channel struct {
 
 	// Guarded by Seller.mu.
 	best        Best
+	prev        Best       // the best payment before the newest voucher replaced it
 	durableBest Best       // the newest best payment known to be on disk
 	durable     pay.Amount // its value: what credit is extended against
 	outstanding int64      // bytes granted to relays and not yet released

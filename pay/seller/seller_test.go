@@ -296,3 +296,33 @@ func (f *fixture) newKey(t *testing.T) ed25519.PrivateKey {
 	}
 	return k
 }
+
+// TestRenewedVoucherAheadOfUsageIsNotClaimedWhole: a buyer whose chain ran
+// out signs its next voucher for what it had paid, prepayment included;
+// until usage catches up the seller claims from the voucher it replaced.
+func TestRenewedVoucherAheadOfUsageIsNotClaimedWhole(t *testing.T) {
+	f := newFixture(t, Config{ClaimThreshold: 1})
+	chain1, _ := pay.NewHashChain(60)
+	chain2, _ := pay.NewHashChain(100)
+	v1 := pay.Voucher{Channel: f.ch.ID, Cumulative: 500000, Seq: 1, Chain: &pay.ChainCommit{Root: chain1.Root(), TickValue: 10000, Length: 60}}.Sign(testDomain, f.buyerKey)
+	v2 := pay.Voucher{Channel: f.ch.ID, Cumulative: 1100000, Seq: 2, Chain: &pay.ChainCommit{Root: chain2.Root(), TickValue: 10000, Length: 100}}.Sign(testDomain, f.buyerKey)
+	if _, err := f.s.AcceptVoucher(f.ch.ID, v1); err != nil {
+		t.Fatal(err)
+	}
+	f.s.AcceptTicks(f.ch.ID, 1, 60, chain1.Preimage(60)) // chain exhausted at 1,100,000
+	if _, err := f.s.AcceptVoucher(f.ch.ID, v2); err != nil {
+		t.Fatal(err)
+	}
+	f.relay(1 << 20) // owes 976,562
+	if err := f.s.ClaimAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	claimed := f.claims.bests[len(f.claims.bests)-1]
+	if claimed.Voucher.Seq != 1 || claimed.Ticks != 47 || claimed.Value() != 970000 {
+		t.Fatalf("claimed seq %d with %d ticks worth %d; want seq 1, 47 ticks, 970000", claimed.Voucher.Seq, claimed.Ticks, claimed.Value())
+	}
+	owed := pay.OwedForBytes(1<<20, price)
+	if _, err := f.s.AcceptFinal(f.ch.ID, f.voucher(3, owed)); err != nil {
+		t.Fatalf("final voucher for the bill after a renewal: %v", err)
+	}
+}
