@@ -119,6 +119,15 @@ func (pn *paidNet) balance(t *testing.T, a pay.Account) pay.Amount {
 }
 
 func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
+	// 8 MiB stays within the buyer's first hash chain (4096 ticks of
+	// 16 KiB, 64 MiB); at 60 MiB its prepayment (8 MiB) has run past the
+	// chain, and the next voucher is worth more than the bill.
+	for _, size := range []int{8 << 20, 60 << 20} {
+		t.Run(strconv.Itoa(size>>20)+"MiB", func(t *testing.T) { testPaidDownloadSettlesExactly(t, size) })
+	}
+}
+
+func testPaidDownloadSettlesExactly(t *testing.T, size int) {
 	pn := startPaidNet(t, 5*time.Second)
 	ctx := context.Background()
 	agent, err := buyer.StartAgent(ctx, buyer.AgentConfig{
@@ -131,7 +140,6 @@ func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
 		t.Fatal(err)
 	}
 	socks, _, user, pass := agent.LocalEndpoints()
-	const size = 8 << 20
 	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 		host, port, _ := net.SplitHostPort(addr)
 		p, _ := strconv.Atoi(port)
@@ -143,7 +151,7 @@ func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if err != nil || n != size {
+	if err != nil || n != int64(size) {
 		t.Fatalf("paid download: %d bytes, %v", n, err)
 	}
 	// The buyer pays ahead of its bills, and the seller claims only what
@@ -153,6 +161,14 @@ func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
 		st := pn.node.pay.status()[seller.BuyerID(agent.Channel())]
 		return st.Durable >= st.Owed+ahead && st.Claimed <= st.Owed
 	})
+	// The seller's periodic claim, now: it leaves the prepayment unclaimed,
+	// also after the buyer renewed its voucher ahead of usage.
+	if err := pn.node.pay.seller.ClaimAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := pn.node.pay.status()[seller.BuyerID(agent.Channel())]; st.Claimed == 0 || st.Claimed > st.Owed {
+		t.Fatalf("the seller claimed %d of %d owed (%d held)", st.Claimed, st.Owed, st.Durable)
+	}
 	for _, b := range pn.node.Status().Buyers {
 		if b.ID == seller.BuyerID(agent.Channel()) && (b.MaxUnpaidBytes == 0 || b.MaxUnpaidBytes > 64<<10) {
 			t.Fatalf("the seller ran %d bytes ahead of durable payments; want 1..65536 (its credit window)", b.MaxUnpaidBytes)
