@@ -74,6 +74,11 @@ func NewClient(cfg ClientConfig, first uint64) (*Client, error) {
 	return c, nil
 }
 
+// SetRetransmitTimeout sets how many ticks the client waits before it
+// broadcasts the requests it submits from now on (at least 1); later
+// retransmissions still double, up to 16 times this value.
+func (c *Client) SetRetransmitTimeout(ticks int) { c.cfg.RetransmitTimeout = max(1, ticks) }
+
 // ID returns the client's id (its public key).
 func (c *Client) ID() ClientID { return c.id }
 

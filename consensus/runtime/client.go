@@ -21,9 +21,13 @@ const (
 	// DefaultClientTick is the default clock of a client identity; it only
 	// times retransmissions.
 	DefaultClientTick = 10 * time.Millisecond
-	// DefaultRetransmitAfter is how long an identity waits for f+1
-	// matching replies before it broadcasts its request to every replica.
-	DefaultRetransmitAfter = 500 * time.Millisecond
+	// DefaultRetransmitAfter is the longest an identity waits for f+1
+	// matching replies before it broadcasts its request to every replica;
+	// DefaultMinRetransmitAfter the shortest. In between, it waits
+	// retransmitFactor times the client's smoothed finality, so a dead
+	// primary is suspected sooner on a fast shard.
+	DefaultRetransmitAfter    = 500 * time.Millisecond
+	DefaultMinRetransmitAfter = 150 * time.Millisecond
 )
 
 // clientWriteBuffer is the write buffer of a client identity's links: it
@@ -41,11 +45,14 @@ type ClientConfig struct {
 	// (DefaultIdentities if 0).
 	Keys       []ed25519.PrivateKey
 	Identities int
-	// TickInterval is the client's clock (DefaultClientTick if 0) and
-	// RetransmitAfter its retransmission timeout (DefaultRetransmitAfter if
-	// 0); it doubles on each retransmission, as the core decides.
-	TickInterval    time.Duration
-	RetransmitAfter time.Duration
+	// TickInterval is the client's clock (DefaultClientTick if 0).
+	// RetransmitAfter and MinRetransmitAfter bound the retransmission
+	// timeout (DefaultRetransmitAfter and DefaultMinRetransmitAfter if 0),
+	// which follows the measured finality in between; it doubles on each
+	// retransmission of a request, as the core decides.
+	TickInterval       time.Duration
+	RetransmitAfter    time.Duration
+	MinRetransmitAfter time.Duration
 	// Impairment injects delay and loss on everything the client sends.
 	Impairment transport.Impairment
 	// Listen is the local UDP address (":0" if empty).
@@ -66,6 +73,11 @@ type Client struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	once     sync.Once
+
+	// latency is the smoothed finality; the retransmission timeout follows
+	// it within [minRetransmit, maxRetransmit].
+	latency                      latencyEstimate
+	minRetransmit, maxRetransmit time.Duration
 }
 
 // reply is a message read back on the link to replica from, which the
@@ -110,6 +122,9 @@ func Dial(cfg ClientConfig) (*Client, error) {
 	if cfg.RetransmitAfter <= 0 {
 		cfg.RetransmitAfter = DefaultRetransmitAfter
 	}
+	if cfg.MinRetransmitAfter <= 0 {
+		cfg.MinRetransmitAfter = min(DefaultMinRetransmitAfter, cfg.RetransmitAfter)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -134,7 +149,8 @@ func Dial(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pbft client: %w", err)
 	}
-	c := &Client{ep: ep, verify: newVerifier(cfg.Domain, cfg.Replicas), jobs: make(chan *job)}
+	c := &Client{ep: ep, verify: newVerifier(cfg.Domain, cfg.Replicas), jobs: make(chan *job),
+		minRetransmit: cfg.MinRetransmitAfter, maxRetransmit: cfg.RetransmitAfter}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	retransmit := ticks(cfg.RetransmitAfter, cfg.TickInterval)
 	// Timestamps must grow across restarts of a client with the same key:
@@ -249,7 +265,10 @@ func (s *session) run() {
 	t := time.NewTicker(s.tick)
 	t.Stop()
 	defer t.Stop()
-	var cur *job
+	var (
+		cur   *job
+		began time.Time
+	)
 	defer func() {
 		if cur != nil {
 			cur.done <- jobResult{err: ErrClosed}
@@ -264,12 +283,13 @@ func (s *session) run() {
 		case <-s.c.ctx.Done():
 			return
 		case j := <-jobs:
+			s.core.SetRetransmitTimeout(ticks(s.c.latency.timeout(s.c.minRetransmit, s.c.maxRetransmit), s.tick))
 			_, out, err := s.core.Submit(j.op)
 			if err != nil {
 				j.done <- jobResult{err: fmt.Errorf("pbft client: submit: %w", err)}
 				continue
 			}
-			cur = j
+			cur, began = j, time.Now()
 			t.Reset(s.tick)
 			s.send(out)
 		case m := <-s.replies:
@@ -279,6 +299,7 @@ func (s *session) run() {
 				continue
 			}
 			if res != nil && cur != nil {
+				s.c.latency.observe(time.Since(began))
 				cur.done <- jobResult{value: res.Value}
 				cur = nil
 				t.Stop()
