@@ -120,7 +120,7 @@ func (pn *paidNet) balance(t *testing.T, a pay.Account) pay.Amount {
 
 func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
 	// 8 MiB stays within the buyer's first hash chain (4096 ticks of
-	// 16 KiB, 64 MiB); at 60 MiB its prepayment (8 MiB) has run past the
+	// 16 KiB, 64 MiB); at 60 MiB its prepayment (16 MiB) has run past the
 	// chain, and the next voucher is worth more than the bill.
 	for _, size := range []int{8 << 20, 60 << 20} {
 		t.Run(strconv.Itoa(size>>20)+"MiB", func(t *testing.T) { testPaidDownloadSettlesExactly(t, size) })

@@ -28,10 +28,10 @@ type Limits struct {
 // DefaultPrepayBytes is the default prepayment. It must cover what the
 // relay moves during one payment round trip (statement, tick datagram, the
 // seller's fsync) plus the seller's statement interval, or the seller
-// pauses the relay at its credit window: 8 MiB covers a few milliseconds at
-// loopback speed, or 80 ms at 100 MB/s, and is worth little at any sane
-// price (0.004 USD at 0.50 USD/GiB).
-const DefaultPrepayBytes = 8 << 20
+// pauses the relay at its credit window: 16 MiB covers about 10 ms at
+// loopback speed on a busy machine, or 160 ms at 100 MB/s, and is worth
+// under a cent at any sane price (0.0078 USD at 0.50 USD/GiB).
+const DefaultPrepayBytes = 16 << 20
 
 // prepayBytes is the prepayment lim asks for, defaults applied.
 func (lim Limits) prepayBytes() uint64 {
