@@ -5,10 +5,12 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,12 +38,15 @@ type BenchConfig struct {
 	Duration time.Duration
 	// Senders is how many accounts submit in parallel, each with its own
 	// client identity and nonces in order (0: enough to keep Rate in
-	// flight at the expected latency, at least 64).
+	// flight at the expected latency, at least 64; 256 when Rate is 0).
 	Senders int
 	// KillPrimaryAfter, when positive (in-process shards only), stops
 	// replica 0 — the primary of view 0 — this far into the load; the
 	// result then reports how long until the next transaction committed.
 	KillPrimaryAfter time.Duration
+	// CPUProfile, when set, receives a CPU profile of the measured window
+	// (not of the set-up before it).
+	CPUProfile io.Writer
 }
 
 // BenchResult is what `x402 bench shard` prints.
@@ -138,6 +143,12 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		latencies []time.Duration
 		res       = BenchResult{Replicas: len(g.Replicas), DelayMs: float64(cfg.Delay.Microseconds()) / 1000}
 	)
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return BenchResult{}, fmt.Errorf("bench: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	var killedAt, firstAfterKill time.Time
 	if cfg.KillPrimaryAfter > 0 {
@@ -189,6 +200,9 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	loads = nil // what is left of the signed load is not the replicas' memory
 	res.TPS = float64(res.Committed) / elapsed.Seconds()
 	for _, m := range members {

@@ -15,6 +15,9 @@ import (
 // Sizing of the offered load.
 const (
 	minSenders = 64
+	// saturateSenders keep enough requests in flight to fill the shard's
+	// batches when the load is offered as fast as possible.
+	saturateSenders = 256
 	// presignRate is the rate the load signs ahead for when it is offered
 	// as fast as possible (a sender signs inline once its supply runs out).
 	presignRate = 4000
@@ -27,8 +30,12 @@ const (
 
 // defaultSenders is how many senders keep rate transactions per second in
 // flight when each takes about five one-way delays plus processing, with
-// room for the tail; at least minSenders.
+// room for the tail; at least minSenders, and saturateSenders when the
+// load is offered as fast as possible.
 func defaultSenders(rate float64, delay time.Duration) int {
+	if rate <= 0 {
+		return saturateSenders
+	}
 	need := rate * (8*delay + 50*time.Millisecond).Seconds()
 	return max(minSenders, int(math.Ceil(need)))
 }

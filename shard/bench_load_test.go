@@ -44,8 +44,11 @@ func TestSenderLoadNonces(t *testing.T) {
 }
 
 func TestDefaultSenders(t *testing.T) {
-	if got := defaultSenders(0, 0); got != minSenders {
-		t.Fatalf("as fast as possible: %d senders, want %d", got, minSenders)
+	if got := defaultSenders(0, 0); got != saturateSenders {
+		t.Fatalf("as fast as possible: %d senders, want %d", got, saturateSenders)
+	}
+	if got := defaultSenders(10, 0); got != minSenders {
+		t.Fatalf("10/s: %d senders, want %d", got, minSenders)
 	}
 	if got := defaultSenders(1000, 25*time.Millisecond); got != 250 {
 		t.Fatalf("1000/s at 25 ms: %d senders, want 250", got)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/x402/x402/shard"
@@ -23,11 +22,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Delay, "delay", 0, "one-way delay injected on every link (in-process shard)")
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "offered transactions per second (0: as fast as possible)")
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long the load is offered")
-	fs.IntVar(&cfg.Senders, "senders", 0, "accounts submitting in parallel (0: enough for --rate at --delay, at least 64)")
+	fs.IntVar(&cfg.Senders, "senders", 0, "accounts submitting in parallel (0: enough for --rate at --delay, at least 64; 256 with --rate 0)")
 	fs.DurationVar(&cfg.KillPrimaryAfter, "kill-primary-after", 0, "stop the primary this far into the load and report the time to the next commit (in-process shard)")
 	asJSON := fs.Bool("json", false, `print {"submitted", "committed", "failed", "tps", "finality_ms_p50", "finality_ms_p99"}`)
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window to this file")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -39,11 +38,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
+		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return fmt.Errorf("bench shard: %w", err)
 		}
-		defer stop()
+		defer f.Close()
+		cfg.CPUProfile = f
 	}
 	res, err := shard.Bench(ctx, cfg, log)
 	if err != nil {
@@ -58,20 +58,4 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "primary stopped: next transaction committed %.0f ms later\n", res.PrimaryKilledToCommitMs)
 	}
 	return nil
-}
-
-// startCPUProfile profiles the process into path until the returned stop.
-func startCPUProfile(path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
 }

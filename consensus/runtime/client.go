@@ -30,10 +30,6 @@ const (
 	DefaultMinRetransmitAfter = 150 * time.Millisecond
 )
 
-// clientWriteBuffer is the write buffer of a client identity's links: it
-// sends one small request at a time.
-const clientWriteBuffer = 4 << 10
-
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	Domain pbft.Domain
@@ -42,7 +38,8 @@ type ClientConfig struct {
 	Addrs    []string
 	// Keys are the client identities; each has at most one outstanding
 	// request. When empty, Identities fresh keys are generated
-	// (DefaultIdentities if 0).
+	// (DefaultIdentities if 0). All of them share one connection per
+	// replica, made with the first key and attached to by each.
 	Keys       []ed25519.PrivateKey
 	Identities int
 	// TickInterval is the client's clock (DefaultClientTick if 0).
@@ -68,6 +65,8 @@ type Client struct {
 	ep       *transport.Endpoint
 	verify   *verifier
 	sessions []*session
+	byID     map[pbft.ClientID]*session // read-only after Dial
+	links    []*transport.Link          // by replica id, shared by the sessions
 	jobs     chan *job
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -98,12 +97,11 @@ type jobResult struct {
 	err   error
 }
 
-// session is one client identity: a pbft.Client, its links to every
-// replica and the goroutine that drives them.
+// session is one client identity: a pbft.Client and the goroutine that
+// drives it over the client's links.
 type session struct {
 	c       *Client
 	core    *pbft.Client
-	links   []*transport.Link
 	replies chan reply
 	tick    time.Duration
 	log     *slog.Logger
@@ -150,7 +148,8 @@ func Dial(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("pbft client: %w", err)
 	}
 	c := &Client{ep: ep, verify: newVerifier(cfg.Domain, cfg.Replicas), jobs: make(chan *job),
-		minRetransmit: cfg.MinRetransmitAfter, maxRetransmit: cfg.RetransmitAfter}
+		byID: make(map[pbft.ClientID]*session, len(keys)), minRetransmit: cfg.MinRetransmitAfter,
+		maxRetransmit: cfg.RetransmitAfter}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	retransmit := ticks(cfg.RetransmitAfter, cfg.TickInterval)
 	// Timestamps must grow across restarts of a client with the same key:
@@ -165,17 +164,20 @@ func Dial(cfg ClientConfig) (*Client, error) {
 		}
 		s := &session{c: c, core: core, replies: make(chan reply, 64), tick: cfg.TickInterval,
 			log: cfg.Logger.With("client", i)}
-		for r, pub := range cfg.Replicas {
-			deliver := func(m pbft.Message) { s.deliver(uint32(r), m) }
-			l, err := ep.NewLink(transport.LinkConfig{Addr: cfg.Addrs[r], Peer: pub, Key: k, OnMessage: deliver,
-				Queue: 256, WriteBuffer: clientWriteBuffer, Logger: s.log})
-			if err != nil {
-				c.Close()
-				return nil, fmt.Errorf("pbft client identity %d: %w", i, err)
-			}
-			s.links = append(s.links, l)
-		}
 		c.sessions = append(c.sessions, s)
+		c.byID[core.ID()] = s
+	}
+	// One connection per replica carries every identity (attached by its
+	// signature), so replies to many identities share packets.
+	for r, pub := range cfg.Replicas {
+		deliver := func(m pbft.Message) { c.deliver(uint32(r), m) }
+		l, err := ep.NewLink(transport.LinkConfig{Addr: cfg.Addrs[r], Peer: pub, Key: keys[0], Attach: keys,
+			OnMessage: deliver, Logger: cfg.Logger})
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("pbft client link to replica %d: %w", r, err)
+		}
+		c.links = append(c.links, l)
 	}
 	for _, s := range c.sessions {
 		c.wg.Add(1)
@@ -212,14 +214,12 @@ func (c *Client) Submit(ctx context.Context, op []byte) ([]byte, error) {
 // Connected reports whether every identity has an established connection
 // to every replica (benchmarks wait for it before they start the clock).
 func (c *Client) Connected() bool {
-	for _, s := range c.sessions {
-		for _, l := range s.links {
-			if !l.Connected() {
-				return false
-			}
+	for _, l := range c.links {
+		if !l.Connected() {
+			return false
 		}
 	}
-	return true
+	return len(c.links) > 0
 }
 
 // Close stops every identity and closes the connections. Pending Submits
@@ -228,14 +228,24 @@ func (c *Client) Close() error {
 	c.once.Do(func() {
 		c.cancel()
 		c.wg.Wait()
-		for _, s := range c.sessions {
-			for _, l := range s.links {
-				l.Close()
-			}
+		for _, l := range c.links {
+			l.Close()
 		}
 		c.ep.Close()
 	})
 	return nil
+}
+
+// deliver hands a message read from the link to replica from to the
+// session of the identity it is for (replicas send clients only replies).
+func (c *Client) deliver(from uint32, m pbft.Message) {
+	r, ok := m.(*pbft.Reply)
+	if !ok {
+		return
+	}
+	if s := c.byID[r.Client]; s != nil {
+		s.deliver(from, m)
+	}
 }
 
 // deliver hands a reply read from the link to replica from to the
@@ -250,8 +260,8 @@ func (s *session) deliver(from uint32, m pbft.Message) {
 
 func (s *session) send(out []pbft.Outbound) {
 	for _, o := range out {
-		if int(o.To.Replica) < len(s.links) {
-			s.links[o.To.Replica].Send(pbft.Encode(o.Msg))
+		if int(o.To.Replica) < len(s.c.links) {
+			s.c.links[o.To.Replica].Send(pbft.Encode(o.Msg))
 		}
 	}
 }

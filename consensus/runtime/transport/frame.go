@@ -14,6 +14,11 @@ const (
 	StreamMessages byte = 'M'
 	// StreamStatus asks for one status frame, answered on the same stream.
 	StreamStatus byte = 'S'
+	// StreamClients is a client's stream for several identities: its first
+	// frame attaches them (each signs the replica's and the connection's
+	// keys), then it carries their requests, and their replies come back
+	// on it.
+	StreamClients byte = 'C'
 )
 
 // Frame size limits.

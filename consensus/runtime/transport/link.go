@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,7 +51,11 @@ type LinkConfig struct {
 	// WriteBuffer is the size of the buffer frames are written through
 	// (DefaultWriteBuffer if 0); a client's small requests need little.
 	WriteBuffer int
-	Logger      *slog.Logger
+	// Attach, when set, makes the link a client stream (StreamClients)
+	// carrying the requests of these identities and their replies, instead
+	// of a stream of Key's own messages.
+	Attach []ed25519.PrivateKey
+	Logger *slog.Logger
 }
 
 // Link is one outgoing connection to one peer with one long-lived message
@@ -59,6 +64,7 @@ type LinkConfig struct {
 type Link struct {
 	ep     *Endpoint
 	cfg    LinkConfig
+	header []byte // what starts every stream the link opens
 	queue  chan []byte
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -88,8 +94,17 @@ func (e *Endpoint) NewLink(cfg LinkConfig) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("link to %s: %w", cfg.Addr, err)
 	}
+	header := []byte{StreamMessages}
+	if len(cfg.Attach) > 0 {
+		attach, err := encodeAttach(cfg.Attach, cfg.Peer, cfg.Key.Public().(ed25519.PublicKey))
+		if err != nil {
+			return nil, fmt.Errorf("link to %s: %w", cfg.Addr, err)
+		}
+		header = binary.BigEndian.AppendUint32([]byte{StreamClients}, uint32(len(attach)))
+		header = append(header, attach...)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Link{ep: e, cfg: cfg, queue: make(chan []byte, cfg.Queue), ctx: ctx, cancel: cancel,
+	l := &Link{ep: e, cfg: cfg, header: header, queue: make(chan []byte, cfg.Queue), ctx: ctx, cancel: cancel,
 		log: cfg.Logger.With("peer", cfg.Addr)}
 	l.wg.Add(1)
 	go l.run(tc)
@@ -184,7 +199,7 @@ func (l *Link) dial(tc *tls.Config) (*quic.Conn, *quic.Stream, error) {
 		conn.CloseWithError(0, "")
 		return nil, nil, fmt.Errorf("open stream to %s: %w", l.cfg.Addr, err)
 	}
-	if _, err := st.Write([]byte{StreamMessages}); err != nil {
+	if _, err := st.Write(l.header); err != nil {
 		conn.CloseWithError(0, "")
 		return nil, nil, fmt.Errorf("stream header to %s: %w", l.cfg.Addr, err)
 	}

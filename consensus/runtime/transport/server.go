@@ -64,9 +64,18 @@ type ServerMetrics struct {
 // connected client, so it is kept small.
 const DefaultClientQueue = 64
 
+// clientQueueIdentities caps the identities a stream's reply queue grows
+// with: a stream of n identities holds n times DefaultClientQueue replies,
+// up to this many times.
+const clientQueueIdentities = 64
+
 // clientWriteBuffer is the size of the buffer replies to one client are
-// written through (replies are small).
-const clientWriteBuffer = 4 << 10
+// written through (replies are small), sharedWriteBuffer that of a stream
+// of several identities.
+const (
+	clientWriteBuffer = 4 << 10
+	sharedWriteBuffer = 32 << 10
+)
 
 // Server accepts the connections of a replica's peers and clients.
 type Server struct {
@@ -245,6 +254,8 @@ func (s *Server) serveStream(peer Peer, st *quic.Stream) {
 		s.serveStatus(st)
 	case StreamMessages:
 		s.serveMessages(peer, st, r)
+	case StreamClients:
+		s.serveClients(peer, st, r)
 	default:
 		s.badFrames.Add(1)
 	}
@@ -264,13 +275,53 @@ func (s *Server) serveStatus(st *quic.Stream) {
 
 func (s *Server) serveMessages(peer Peer, st *quic.Stream, r *bufio.Reader) {
 	max := s.cfg.MaxFrame
+	own := func(id pbft.ClientID) bool { return id == peer.Client }
 	if !peer.IsReplica() {
 		max = s.cfg.MaxClientFrame
-		cs := s.attachClient(peer.Client, st)
-		defer s.detachClient(peer.Client, cs)
+		ids := []pbft.ClientID{peer.Client}
+		cs := s.attachClients(ids, st, s.cfg.Queue, clientWriteBuffer)
+		defer s.detachClients(ids, cs)
 	}
+	s.readStream(peer, r, max, own)
+}
+
+// serveClients serves a client stream of several identities: they are
+// attached by its first frame, and only their requests are taken.
+func (s *Server) serveClients(peer Peer, st *quic.Stream, r *bufio.Reader) {
+	if peer.IsReplica() {
+		s.badFrames.Add(1)
+		return
+	}
+	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
+	b, err := readFrame(r, maxAttachFrame)
+	if err != nil {
+		return
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	self := s.cfg.Key.Public().(ed25519.PublicKey)
+	ids, err := decodeAttach(b, self, ed25519.PublicKey(peer.Client[:]))
+	if err != nil {
+		s.badFrames.Add(1)
+		s.log.Debug("pbft server: client stream refused", "err", err)
+		return
+	}
+	set := make(map[pbft.ClientID]struct{}, len(ids))
+	for _, id := range ids {
+		set[id] = struct{}{}
+	}
+	cs := s.attachClients(ids, st, s.cfg.Queue*min(len(ids), clientQueueIdentities), sharedWriteBuffer)
+	defer s.detachClients(ids, cs)
+	s.readStream(peer, r, s.cfg.MaxClientFrame, func(id pbft.ClientID) bool {
+		_, ok := set[id]
+		return ok
+	})
+}
+
+// readStream hands every admissible message of the stream to OnMessage;
+// own says whose requests a client's stream may carry.
+func (s *Server) readStream(peer Peer, r *bufio.Reader, max int, own func(pbft.ClientID) bool) {
 	deliver := func(m pbft.Message) {
-		if !s.admissible(peer, m) {
+		if !s.admissible(peer, m, own) {
 			s.rejected.Add(1)
 			return
 		}
@@ -283,30 +334,33 @@ func (s *Server) serveMessages(peer Peer, st *quic.Stream, r *bufio.Reader) {
 }
 
 // admissible reports whether peer may send m: a replica anything but a
-// reply (signatures are the core's to check), a client only its own
-// requests.
-func (s *Server) admissible(peer Peer, m pbft.Message) bool {
+// reply (signatures are the core's to check), a client only requests of
+// the identities its stream owns.
+func (s *Server) admissible(peer Peer, m pbft.Message, own func(pbft.ClientID) bool) bool {
 	switch m := m.(type) {
 	case *pbft.Reply:
 		return false
 	case *pbft.Request:
-		return peer.IsReplica() || m.Client == peer.Client
+		return peer.IsReplica() || own(m.Client)
 	default:
 		return peer.IsReplica()
 	}
 }
 
-// attachClient makes st the stream replies to client id go out on,
-// replacing an earlier one.
-func (s *Server) attachClient(id pbft.ClientID, st *quic.Stream) *clientStream {
-	cs := &clientStream{queue: make(chan []byte, s.cfg.Queue), done: make(chan struct{})}
+// attachClients makes st the stream replies to the clients ids go out on,
+// replacing earlier ones, through a queue of queue frames and a write
+// buffer of wbuf bytes.
+func (s *Server) attachClients(ids []pbft.ClientID, st *quic.Stream, queue, wbuf int) *clientStream {
+	cs := &clientStream{queue: make(chan []byte, queue), done: make(chan struct{})}
 	s.mu.Lock()
-	s.clients[id] = cs
+	for _, id := range ids {
+		s.clients[id] = cs
+	}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		w := bufio.NewWriterSize(st, clientWriteBuffer)
+		w := bufio.NewWriterSize(st, wbuf)
 		for {
 			select {
 			case <-cs.done:
@@ -324,11 +378,13 @@ func (s *Server) attachClient(id pbft.ClientID, st *quic.Stream) *clientStream {
 	return cs
 }
 
-func (s *Server) detachClient(id pbft.ClientID, cs *clientStream) {
+func (s *Server) detachClients(ids []pbft.ClientID, cs *clientStream) {
 	close(cs.done)
 	s.mu.Lock()
-	if s.clients[id] == cs {
-		delete(s.clients, id)
+	for _, id := range ids {
+		if s.clients[id] == cs {
+			delete(s.clients, id)
+		}
 	}
 	s.mu.Unlock()
 }

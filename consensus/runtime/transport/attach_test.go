@@ -1,0 +1,126 @@
+package transport
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"testing"
+
+	"github.com/x402/x402/consensus/pbft"
+)
+
+func clientID(k ed25519.PrivateKey) pbft.ClientID {
+	var id pbft.ClientID
+	copy(id[:], pub(k))
+	return id
+}
+
+// TestAttachFrame: an attach frame names its identities for one replica
+// and one connection only, and a bad signature refuses the whole frame.
+func TestAttachFrame(t *testing.T) {
+	replica, conn, other := key(t), key(t), key(t)
+	ids := []ed25519.PrivateKey{key(t), key(t), key(t)}
+	b, err := encodeAttach(ids, pub(replica), pub(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeAttach(b, pub(replica), pub(conn))
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("decode: %v, %v", got, err)
+	}
+	for i, k := range ids {
+		if got[i] != clientID(k) {
+			t.Fatalf("identity %d: %x", i, got[i][:4])
+		}
+	}
+	if _, err := decodeAttach(b, pub(replica), pub(other)); !errors.Is(err, ErrAttach) {
+		t.Fatalf("replayed on another connection: %v", err)
+	}
+	if _, err := decodeAttach(b, pub(other), pub(conn)); !errors.Is(err, ErrAttach) {
+		t.Fatalf("replayed to another replica: %v", err)
+	}
+	for _, bad := range [][]byte{nil, b[:len(b)-1], append(append([]byte{}, b...), 0), {2, 0, 0, 0, 1}, {1, 0, 0, 0, 0}} {
+		if _, err := decodeAttach(bad, pub(replica), pub(conn)); !errors.Is(err, ErrAttach) {
+			t.Fatalf("malformed frame %x accepted: %v", bad, err)
+		}
+	}
+	if _, err := encodeAttach(nil, pub(replica), pub(conn)); !errors.Is(err, ErrAttach) {
+		t.Fatalf("no identities: %v", err)
+	}
+}
+
+// TestClientStream: one connection carries the requests of every attached
+// identity and only theirs, and replies to each come back on it.
+func TestClientStream(t *testing.T) {
+	sk, ck := key(t), key(t)
+	sep, err := ListenEndpoint("127.0.0.1:0", sk, Impairment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sep.Close()
+	got := make(chan delivery, 16)
+	srv, err := sep.Serve(ServerConfig{Key: sk, Replicas: []ed25519.PublicKey{pub(sk)},
+		OnMessage: func(p Peer, m pbft.Message) {
+			select {
+			case got <- delivery{p, m}:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cep, err := ListenEndpoint("127.0.0.1:0", ck, Impairment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cep.Close()
+	ids := []ed25519.PrivateKey{key(t), key(t)}
+	replies := make(chan pbft.Message, 4)
+	link, err := cep.NewLink(LinkConfig{Addr: sep.Addr().String(), Peer: pub(sk), Key: ck, Attach: ids,
+		OnMessage: func(m pbft.Message) { replies <- m }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	waitFor(t, "the client stream to connect", link.Connected)
+
+	link.Send(pbft.Encode(&pbft.Request{Client: clientID(key(t)), Timestamp: 1})) // not attached
+	link.Send(pbft.Encode(&pbft.Request{Client: clientID(ck), Timestamp: 1}))     // the connection's own key, not attached either
+	for _, k := range ids {
+		link.Send(pbft.Encode(&pbft.Request{Client: clientID(k), Timestamp: 1}))
+	}
+	for _, k := range ids {
+		d := recv(t, got)
+		if q, ok := d.m.(*pbft.Request); !ok || q.Client != clientID(k) || d.from.IsReplica() {
+			t.Fatalf("delivered %+v", d)
+		}
+	}
+	waitFor(t, "the foreign requests to be rejected", func() bool { return srv.Metrics().Rejected == 2 })
+	for i, k := range ids {
+		waitFor(t, "the reply route", func() bool {
+			return srv.SendClient(clientID(k), pbft.Encode(&pbft.Reply{Client: clientID(k), Timestamp: uint64(i)}))
+		})
+		if r, ok := recv(t, replies).(*pbft.Reply); !ok || r.Client != clientID(k) {
+			t.Fatalf("reply %+v", r)
+		}
+	}
+}
+
+// FuzzDecodeAttach: no input makes the attach decoder panic, and what it
+// accepts names at least one identity.
+func FuzzDecodeAttach(f *testing.F) {
+	replica := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	conn := ed25519.NewKeyFromSeed(append(make([]byte, ed25519.SeedSize-1), 1))
+	ok, err := encodeAttach([]ed25519.PrivateKey{conn}, pub(replica), pub(conn))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ok)
+	f.Add([]byte{1, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ids, err := decodeAttach(b, pub(replica), pub(conn))
+		if err == nil && len(ids) == 0 {
+			t.Fatal("accepted a frame without identities")
+		}
+	})
+}
