@@ -315,9 +315,10 @@ grace = "10s"
 # Claim on the ledger whenever this much is unclaimed (and when a session ends).
 claim_threshold = "0.01"
 # Bytes between two usage statements to a buyer (buyers pay ahead, so this
-# need not be below credit_window; 1048576 keeps payments near 0.03% of the
+# need not be below credit_window, but must stay well below the buyers'
+# prepayment, 16 MiB by default; 4194304 keeps payments near 0.01% of the
 # relayed bytes).
-statement_every = 1048576
+statement_every = 4194304
 # The host buyers reach the proxies at when they listen on 0.0.0.0.
 public_host = ""
 

@@ -256,11 +256,12 @@ func (p *payments) Closed(ch pay.ChannelID, err error) {
 
 // DefaultStatementEvery is how many relayed bytes a statement covers by
 // default. Buyers pay ahead (see buyer.Limits.PrepayBytes), so statements
-// need not keep pace with the credit window; one per MiB keeps the payment
-// traffic (statement, tick datagram, acknowledgements: about 350 bytes on
-// the wire) near 0.03% of the relayed bytes, and the signing and checking
-// of statements off the relay's CPU.
-const DefaultStatementEvery = 1 << 20
+// need not keep pace with the credit window; one per 4 MiB (or per
+// statementFlush, whichever comes first) keeps the payment traffic near
+// 0.01% of the relayed bytes and the signing, checking and fsyncing of
+// payments off the relay's CPU. It must stay well below the buyer's
+// prepayment (16 MiB by default), or the relay pauses between statements.
+const DefaultStatementEvery = 4 << 20
 
 // statementFlush is how often a channel whose usage grew less than
 // statement_every still gets a statement, so slow buyers see their bill.
