@@ -6,5 +6,9 @@
 // beyond what its durable payments cover; past it, its relays pause, and
 // after a grace period without payment its connections are cut. Unclaimed
 // value above a threshold is claimed on the ledger automatically, and
-// everything when the channel's session ends.
+// everything owed when the channel's session ends.
+//
+// Buyers pay ahead of their bills; the seller claims only what was used
+// (ticks beyond it are hashed back), and takes a final voucher below what
+// it holds for a cooperative close, so the buyer's prepayment is refunded.
 package seller
