@@ -104,7 +104,7 @@ func (n *Node) startPayments(ctx context.Context, stateDir string) (*payments, e
 	me := pay.AccountOf(p.key.Public().(ed25519.PublicKey))
 	p.seller = seller.New(seller.Config{
 		Domain: p.domain, Seller: me, Asset: asset, PricePerGiB: price,
-		CreditWindow: pc.CreditWindow, Grace: pc.Grace.Duration, ClaimThreshold: threshold,
+		CreditWindow: pc.CreditWindow, Grace: pc.Grace.Duration, ClaimThreshold: threshold, UsageSignalBytes: p.every,
 		Claim: p.claim, Logger: n.log,
 	}, p.store)
 	p.welcome = session.Welcome{Asset: asset, PricePerGiB: price, CreditWindow: pc.CreditWindow, StatementEvery: p.every}

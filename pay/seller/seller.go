@@ -33,6 +33,9 @@ type Config struct {
 	// ClaimThreshold triggers an automatic claim when a channel's unclaimed
 	// durable value reaches it. Default 0.01 units.
 	ClaimThreshold pay.Amount
+	// UsageSignalBytes is how much a channel relays between two signals on
+	// UsageChanged (a pause always signals). 0: every relayed chunk.
+	UsageSignalBytes uint64
 	// Claim redeems b on the ledger and returns the channel's total claimed
 	// value afterwards. Nil: nothing is claimed (tests of the gate alone).
 	Claim  func(ctx context.Context, ch pay.ChannelID, b Best) (pay.Amount, error)
@@ -99,6 +102,7 @@ type channel struct {
 	outstanding int64      // bytes granted to relays and not yet released
 	pausedSince time.Time
 	pauses      uint64 // times its relays waited for payment
+	signalledAt uint64 // its usage when UsageChanged was last signalled for it
 	maxUnpaid   uint64 // most bytes ever relayed or granted beyond durable payments
 	cut         bool
 	changed     chan struct{} // closed and replaced on every change
@@ -292,15 +296,19 @@ func (s *Seller) Release(b *meter.Buyer, granted, used int64) {
 	}
 	c.outstanding -= granted
 	if used > 0 {
-		s.signalUsage()
+		u := b.Usage()
+		if total := u.BytesUp + u.BytesDown; total-min(total, c.signalledAt) >= s.cfg.UsageSignalBytes {
+			c.signalledAt = total
+			s.signalUsage()
+		}
 	}
 	if used < granted {
 		s.changedLocked(c) // returned credit may unblock another relay
 	}
 }
 
-// UsageChanged is signalled (coalesced) whenever a channel relayed bytes
-// or paused, so statements go out as soon as they are due.
+// UsageChanged is signalled (coalesced) whenever a channel relayed
+// UsageSignalBytes or paused, so statements go out as soon as they are due.
 func (s *Seller) UsageChanged() <-chan struct{} { return s.usage }
 
 func (s *Seller) signalUsage() {
