@@ -131,13 +131,6 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		return BenchResult{}, err
 	}
 
-	var tokens <-chan time.Time
-	if cfg.Rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
-		defer t.Stop()
-		tokens = t.C
-	}
-	deadline := time.Now().Add(cfg.Duration)
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
@@ -150,6 +143,11 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
+	deadline := start.Add(cfg.Duration)
+	var pace *pacer
+	if cfg.Rate > 0 {
+		pace = newPacer(start, cfg.Rate)
+	}
 	var killedAt, firstAfterKill time.Time
 	if cfg.KillPrimaryAfter > 0 {
 		killTimer := time.AfterFunc(cfg.KillPrimaryAfter, func() {
@@ -165,16 +163,17 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				if tokens != nil {
-					select {
-					case <-tokens:
-					case <-ctx.Done():
-						return
-					}
+			for ctx.Err() == nil {
+				// t0 is when the transaction is due: at an offered rate, a
+				// late start (no sender was free) counts in its finality.
+				t0 := time.Now()
+				if pace != nil {
+					t0 = pace.slot()
+				}
+				if !t0.Before(deadline) || !sleepUntil(ctx, t0) {
+					return
 				}
 				tx := ld.next()
-				t0 := time.Now()
 				r, err := c.Submit(ctx, tx)
 				lat := time.Since(t0)
 				mu.Lock()

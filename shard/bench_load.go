@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/x402/x402/pay"
@@ -128,4 +129,37 @@ func prepareLoad(ctx context.Context, c *LedgerClient, d pay.Domain, keys []ed25
 		}
 	}
 	return loads, nil
+}
+
+// pacer hands out the due times of an open-loop load: the i-th transaction
+// is due at start + i/rate, whether or not the earlier ones finished.
+type pacer struct {
+	start    time.Time
+	interval time.Duration
+	next     atomic.Int64
+}
+
+func newPacer(start time.Time, rate float64) *pacer {
+	return &pacer{start: start, interval: time.Duration(float64(time.Second) / rate)}
+}
+
+// slot returns the due time of the next transaction.
+func (p *pacer) slot() time.Time {
+	return p.start.Add(time.Duration(p.next.Add(1)-1) * p.interval)
+}
+
+// sleepUntil waits until t; it reports false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -54,3 +54,13 @@ func TestDefaultSenders(t *testing.T) {
 		t.Fatalf("1000/s at 25 ms: %d senders, want 250", got)
 	}
 }
+
+func TestPacerSlots(t *testing.T) {
+	start := time.Unix(1000, 0)
+	p := newPacer(start, 1000)
+	for i := range 3 {
+		if got, want := p.slot(), start.Add(time.Duration(i)*time.Millisecond); !got.Equal(want) {
+			t.Fatalf("slot %d at %v, want %v", i, got, want)
+		}
+	}
+}

@@ -8,15 +8,25 @@ import (
 	"github.com/x402/x402/consensus/pbft"
 )
 
-// entryVersion is the first byte of every encoded entry.
-const entryVersion = 1
+// entryVersion is the first byte of every encoded entry. Version 1
+// entries (which always carry every pre-prepare in full) still decode.
+const entryVersion = 2
 
-// Entry flags.
+// Entry flags. A batch usually appears up to three times in an entry (the
+// accepted pre-prepare, the prepared certificate's and the committed one);
+// the same* flags store it once and refer to it.
 const (
 	hasPrePrepare = 1 << iota
 	hasPrepared
 	hasCommitted
-	allFlags = hasPrePrepare | hasPrepared | hasCommitted
+	// samePrepared: the prepared certificate's pre-prepare is PrePrepare.
+	samePrepared
+	// sameCommitted: CommitPP is PrePrepare.
+	sameCommitted
+	// committedPrepared: CommitPP is the prepared certificate's.
+	committedPrepared
+	v1Flags  = hasPrePrepare | hasPrepared | hasCommitted
+	allFlags = v1Flags | samePrepared | sameCommitted | committedPrepared
 )
 
 // maxList bounds the prepares or commits of one stored entry.
@@ -136,18 +146,29 @@ func encodeEntry(e *pbft.Entry) []byte {
 	if e.CommitPP != nil {
 		flags |= hasCommitted
 	}
+	if flags&(hasPrePrepare|hasPrepared) == hasPrePrepare|hasPrepared && e.Prepared.PrePrepare == e.PrePrepare {
+		flags |= samePrepared
+	}
+	switch {
+	case flags&(hasPrePrepare|hasCommitted) == hasPrePrepare|hasCommitted && e.CommitPP == e.PrePrepare:
+		flags |= sameCommitted
+	case flags&(hasPrepared|hasCommitted) == hasPrepared|hasCommitted && e.CommitPP == e.Prepared.PrePrepare:
+		flags |= committedPrepared
+	}
 	w.u8(flags)
 	if flags&hasPrePrepare != 0 {
 		w.msg(e.PrePrepare)
 	}
 	if flags&hasPrepared != 0 {
-		w.msg(e.Prepared.PrePrepare)
+		if flags&samePrepared == 0 {
+			w.msg(e.Prepared.PrePrepare)
+		}
 		w.u32(uint32(len(e.Prepared.Prepares)))
 		for _, p := range e.Prepared.Prepares {
 			w.msg(p)
 		}
 	}
-	if flags&hasCommitted != 0 {
+	if flags&(hasCommitted|sameCommitted|committedPrepared) == hasCommitted {
 		w.msg(e.CommitPP)
 	}
 	w.u32(uint32(len(e.Commits)))
@@ -159,26 +180,46 @@ func encodeEntry(e *pbft.Entry) []byte {
 
 func decodeEntry(b []byte) (pbft.Entry, error) {
 	r := &reader{b: b}
-	if v := r.u8(); r.err == nil && v != entryVersion {
-		return pbft.Entry{}, fmt.Errorf("entry version %d, want %d", v, entryVersion)
+	v := r.u8()
+	if r.err == nil && v != 1 && v != entryVersion {
+		return pbft.Entry{}, fmt.Errorf("entry version %d, want 1 or %d", v, entryVersion)
+	}
+	known := uint8(allFlags)
+	if v == 1 {
+		known = v1Flags
 	}
 	e := pbft.Entry{Seq: r.u64()}
 	flags := r.u8()
-	if r.err == nil && flags&^allFlags != 0 {
+	switch {
+	case r.err != nil:
+	case flags&^known != 0:
 		r.fail(fmt.Errorf("unknown entry flags %#x", flags))
+	case flags&samePrepared != 0 && flags&(hasPrePrepare|hasPrepared) != hasPrePrepare|hasPrepared,
+		flags&sameCommitted != 0 && flags&(hasPrePrepare|hasCommitted) != hasPrePrepare|hasCommitted,
+		flags&committedPrepared != 0 && flags&(hasPrepared|hasCommitted) != hasPrepared|hasCommitted,
+		flags&sameCommitted != 0 && flags&committedPrepared != 0:
+		r.fail(fmt.Errorf("inconsistent entry flags %#x", flags))
 	}
 	if flags&hasPrePrepare != 0 {
 		e.PrePrepare = as[*pbft.PrePrepare](r, r.msg())
 	}
 	if flags&hasPrepared != 0 {
-		pc := &pbft.PreparedCert{PrePrepare: as[*pbft.PrePrepare](r, r.msg())}
+		pc := &pbft.PreparedCert{PrePrepare: e.PrePrepare}
+		if flags&samePrepared == 0 {
+			pc.PrePrepare = as[*pbft.PrePrepare](r, r.msg())
+		}
 		n := r.count("prepares")
 		for i := 0; i < n && r.err == nil; i++ {
 			pc.Prepares = append(pc.Prepares, as[*pbft.Prepare](r, r.msg()))
 		}
 		e.Prepared = pc
 	}
-	if flags&hasCommitted != 0 {
+	switch {
+	case flags&sameCommitted != 0:
+		e.CommitPP = e.PrePrepare
+	case flags&committedPrepared != 0 && e.Prepared != nil:
+		e.CommitPP = e.Prepared.PrePrepare
+	case flags&hasCommitted != 0:
 		e.CommitPP = as[*pbft.PrePrepare](r, r.msg())
 	}
 	n := r.count("commits")
