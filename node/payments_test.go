@@ -119,9 +119,9 @@ func (pn *paidNet) balance(t *testing.T, a pay.Account) pay.Amount {
 }
 
 func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
-	// 8 MiB stays within the buyer's first hash chain (4096 ticks of
-	// 16 KiB, 64 MiB); at 60 MiB its prepayment (16 MiB) has run past the
-	// chain, and the next voucher is worth more than the bill.
+	// The buyer's hash chains here have 1024 ticks of 64 KiB (64 MiB):
+	// 8 MiB stays within the first; at 60 MiB its prepayment (16 MiB) has
+	// run past it, and the next voucher is worth more than the bill.
 	for _, size := range []int{8 << 20, 60 << 20} {
 		t.Run(strconv.Itoa(size>>20)+"MiB", func(t *testing.T) { testPaidDownloadSettlesExactly(t, size) })
 	}
@@ -133,7 +133,7 @@ func testPaidDownloadSettlesExactly(t *testing.T, size int) {
 	agent, err := buyer.StartAgent(ctx, buyer.AgentConfig{
 		Key: pn.buyer.key, Ledger: pn.ledger, SellerAddr: pn.node.Addrs().Payments, Seller: pn.seller.acc,
 		Asset: pay.USD, Deposit: pay.Nano, Challenge: 50 * time.Millisecond,
-		Limits:       buyer.Limits{MaxPricePerGiB: pay.Nano},
+		Limits: buyer.Limits{MaxPricePerGiB: pay.Nano}, ChainLength: 1024,
 		ListenSOCKS5: "127.0.0.1:0", Logger: testLog(),
 	})
 	if err != nil {
@@ -156,7 +156,7 @@ func testPaidDownloadSettlesExactly(t *testing.T, size int) {
 	}
 	// The buyer pays ahead of its bills, and the seller claims only what
 	// was used, so the cooperative close below can refund the rest.
-	ahead := pay.OwedForBytes(buyer.DefaultPrepayBytes, pay.Nano/2) - pay.OwedForBytes(16<<10, pay.Nano/2)
+	ahead := pay.OwedForBytes(buyer.DefaultPrepayBytes, pay.Nano/2) - pay.OwedForBytes(buyer.DefaultTickBytes, pay.Nano/2)
 	testenv.Eventually(t, "the seller to hold the prepayment on disk", func() bool {
 		st := pn.node.pay.status()[seller.BuyerID(agent.Channel())]
 		return st.Durable >= st.Owed+ahead && st.Claimed <= st.Owed

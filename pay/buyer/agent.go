@@ -37,8 +37,21 @@ type AgentConfig struct {
 	// ClaimWait is how long Close waits for the seller to claim the final
 	// payment before starting the close on the ledger. Default 5s.
 	ClaimWait time.Duration
-	Logger    *slog.Logger
+	// TickBytes is what one hash-chain tick pays for, at the seller's price:
+	// the granularity of payments between vouchers. Default 64 KiB, so the
+	// seller's default credit window (64 KiB) can be paid tick by tick.
+	TickBytes uint64
+	// ChainLength is the number of ticks a voucher's hash chain commits to
+	// (the buyer signs a new voucher when it runs out). Default 4096.
+	ChainLength int
+	Logger      *slog.Logger
 }
+
+// Defaults of AgentConfig.
+const (
+	DefaultTickBytes   = 64 << 10
+	DefaultChainLength = 4096
+)
 
 // Agent is a running buyer: a channel, its payment session, and optionally
 // a local endpoint.
@@ -95,7 +108,14 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		return nil, fmt.Errorf("buyer: payment session with %s: %w", cfg.SellerAddr, err)
 	}
 	a.welcome = a.sess.Welcome()
-	a.payer, err = NewPayer(a.domain, cfg.Key, a.channel, chState.Deposit, a.welcome.PricePerGiB, cfg.Limits, 16<<10, 4096)
+	tickBytes, chainLen := cfg.TickBytes, cfg.ChainLength
+	if tickBytes == 0 {
+		tickBytes = DefaultTickBytes
+	}
+	if chainLen == 0 {
+		chainLen = DefaultChainLength
+	}
+	a.payer, err = NewPayer(a.domain, cfg.Key, a.channel, chState.Deposit, a.welcome.PricePerGiB, cfg.Limits, tickBytes, chainLen)
 	if err != nil {
 		a.sess.Close()
 		return nil, fmt.Errorf("buyer: %w", err)
