@@ -26,6 +26,10 @@ var (
 	ErrTimeout = errors.New("sim: modem did not answer in time")
 	// ErrNoAnswer means the modem did not answer any of the commands tried.
 	ErrNoAnswer = errors.New("sim: modem gave no usable answer")
+	// ErrPortBusy is returned when another program has the modem's AT port
+	// open (ModemManager, a terminal, another x402): their commands and
+	// answers would interleave with ours.
+	ErrPortBusy = errors.New("sim: modem AT port is in use by another program")
 	// ErrBadSignature means a claim's signature does not verify for the
 	// domain.
 	ErrBadSignature = errors.New("sim: claim signature does not verify")

@@ -5,7 +5,9 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +226,44 @@ func TestDiscoverModem(t *testing.T) {
 	_, err = Discover(t.Context(), DiscoverOptions{SkipPCSC: true, ModemGlobs: []string{silentDev}, ProbeTimeout: 200 * time.Millisecond})
 	if !errors.Is(err, ErrNoReader) || !strings.Contains(err.Error(), silentDev) {
 		t.Fatalf("Discover with only a silent port: %v", err)
+	}
+}
+
+// TestModemPortInUseIsRefused: a port another process has open (here a
+// child holding it as its stdin, as ModemManager would) is refused with the
+// holder named, and so is a port another reader has locked; once they let
+// go, the identity reads.
+func TestModemPortInUseIsRefused(t *testing.T) {
+	path := startModem(t, modemCfg(false, atmodem.CCID))
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep := exec.Command("sleep", "60")
+	sleep.Stdin = f
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	defer func() { sleep.Process.Kill(); sleep.Wait() }()
+	m := &ModemReader{Device: path, Timeout: time.Second}
+	_, err = m.ReadIdentity(context.Background())
+	if !errors.Is(err, ErrPortBusy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d (sleep)", sleep.Process.Pid)) {
+		t.Fatalf("reading a port the child holds: %v; want ErrPortBusy naming pid %d (sleep)", err, sleep.Process.Pid)
+	}
+	sleep.Process.Kill()
+	sleep.Wait()
+
+	held, err := openSerial(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReadIdentity(context.Background()); !errors.Is(err, ErrPortBusy) {
+		t.Fatalf("reading a port another reader has locked: %v; want ErrPortBusy", err)
+	}
+	held.Close()
+	id, err := m.ReadIdentity(context.Background())
+	if err != nil || id.IMSI != wantIMSI {
+		t.Fatalf("after the holders let go: %+v, %v", id, err)
 	}
 }

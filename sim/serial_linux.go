@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,24 +22,45 @@ const pollSlice = 50 * time.Millisecond
 type serialPort struct {
 	fd   int
 	path string
+	excl bool // TIOCEXCL is set, to be cleared on Close
 }
 
 // openSerial opens path read-write without making it the controlling tty,
-// and puts it into raw mode when it is a tty (no echo, no line editing, no
-// CR/NL translation, 8 bits).
+// for this process alone: it refuses a port another process has open
+// (ModemManager, a terminal program), takes an exclusive flock(2) that
+// other instances of x402 honour, and sets TIOCEXCL on a tty so that
+// unprivileged programs cannot open it meanwhile. It puts a tty into raw
+// mode (no echo, no line editing, no CR/NL translation, 8 bits).
 func openSerial(path string) (*serialPort, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("open %s: %w: another x402 holds its lock", path, ErrPortBusy)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if others := otherHolders(path); len(others) > 0 {
+		unix.Close(fd)
+		names := make([]string, len(others))
+		for i, h := range others {
+			names[i] = h.String()
+		}
+		return nil, fmt.Errorf("open %s: %w: %s; stop it (for ModemManager: systemctl stop ModemManager) or use another AT port", path, ErrPortBusy, strings.Join(names, ", "))
+	}
+	p := &serialPort{fd: fd, path: path}
 	if t, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+		p.excl = unix.IoctlSetInt(fd, unix.TIOCEXCL, 0) == nil
 		makeRaw(t)
 		if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("set raw mode on %s: %w", path, err)
 		}
 	}
-	return &serialPort{fd: fd, path: path}, nil
+	return p, nil
 }
 
 // makeRaw applies cfmakeraw(3) to t.
@@ -52,8 +74,11 @@ func makeRaw(t *unix.Termios) {
 	t.Cc[unix.VTIME] = 0
 }
 
-// Close closes the port.
+// Close gives up exclusive use and closes the port.
 func (p *serialPort) Close() error {
+	if p.excl {
+		_ = unix.IoctlSetInt(p.fd, unix.TIOCNXCL, 0)
+	}
 	return unix.Close(p.fd)
 }
 
