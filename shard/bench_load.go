@@ -31,13 +31,14 @@ const (
 
 // defaultSenders is how many senders keep rate transactions per second in
 // flight when each takes about five one-way delays plus processing, with
-// room for the tail; at least minSenders, and saturateSenders when the
+// room for the tail (a sender short makes the load generator, not the
+// shard, the queue); at least minSenders, and saturateSenders when the
 // load is offered as fast as possible.
 func defaultSenders(rate float64, delay time.Duration) int {
 	if rate <= 0 {
 		return saturateSenders
 	}
-	need := rate * (8*delay + 50*time.Millisecond).Seconds()
+	need := rate * (8*delay + 150*time.Millisecond).Seconds()
 	return max(minSenders, int(math.Ceil(need)))
 }
 

@@ -50,8 +50,8 @@ func TestDefaultSenders(t *testing.T) {
 	if got := defaultSenders(10, 0); got != minSenders {
 		t.Fatalf("10/s: %d senders, want %d", got, minSenders)
 	}
-	if got := defaultSenders(1000, 25*time.Millisecond); got != 250 {
-		t.Fatalf("1000/s at 25 ms: %d senders, want 250", got)
+	if got := defaultSenders(1000, 25*time.Millisecond); got != 350 {
+		t.Fatalf("1000/s at 25 ms: %d senders, want 350", got)
 	}
 }
 

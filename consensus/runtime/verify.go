@@ -9,7 +9,7 @@ import (
 )
 
 // verifyCacheSize bounds each of the verifier's two generations.
-const verifyCacheSize = 1 << 16
+const verifyCacheSize = 1 << 14
 
 // verifier checks message signatures ahead of the event loop: transport
 // reader goroutines verify each inbound message in parallel and remember
