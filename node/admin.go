@@ -27,10 +27,11 @@ type BuyerStatus struct {
 	Owed    pay.Amount `json:"owed_nano"`
 	Paid    pay.Amount `json:"paid_nano"`
 	Claimed pay.Amount `json:"claimed_nano"`
-	// Pauses counts the times its relays waited for payment; MaxUnpaidBytes
-	// is the most it ever ran beyond its durable payments (at most the
-	// credit window): the seller's exposure.
+	// Pauses counts the times its relays waited for payment, PausedMillis
+	// how long in all; MaxUnpaidBytes is the most it ever ran beyond its
+	// durable payments (at most the credit window): the seller's exposure.
 	Pauses         uint64 `json:"pauses,omitempty"`
+	PausedMillis   int64  `json:"paused_ms,omitempty"`
 	MaxUnpaidBytes uint64 `json:"max_unpaid_bytes,omitempty"`
 }
 
@@ -55,7 +56,7 @@ func (n *Node) Status() Status {
 		buyers[i] = BuyerStatus{Usage: b}
 		if m, ok := money[b.ID]; ok {
 			buyers[i].Channel, buyers[i].Owed, buyers[i].Paid, buyers[i].Claimed = m.Channel.String(), m.Owed, m.Paid, m.Claimed
-			buyers[i].Pauses, buyers[i].MaxUnpaidBytes = m.Pauses, m.MaxUnpaidBytes
+			buyers[i].Pauses, buyers[i].PausedMillis, buyers[i].MaxUnpaidBytes = m.Pauses, m.PausedMillis, m.MaxUnpaidBytes
 		}
 		t.BytesUp += b.BytesUp
 		t.BytesDown += b.BytesDown

@@ -104,8 +104,11 @@ func (n *Node) startPayments(ctx context.Context, stateDir string) (*payments, e
 	me := pay.AccountOf(p.key.Public().(ed25519.PublicKey))
 	p.seller = seller.New(seller.Config{
 		Domain: p.domain, Seller: me, Asset: asset, PricePerGiB: price,
-		CreditWindow: pc.CreditWindow, Grace: pc.Grace.Duration, ClaimThreshold: threshold, UsageSignalBytes: p.every,
-		Claim: p.claim, Logger: n.log,
+		CreditWindow: pc.CreditWindow, Grace: pc.Grace.Duration, ClaimThreshold: threshold,
+		// A quarter of the statement interval: statements go out at most
+		// that late, without waking the statement loop on every chunk.
+		UsageSignalBytes: p.every / 4,
+		Claim:            p.claim, Logger: n.log,
 	}, p.store)
 	p.welcome = session.Welcome{Asset: asset, PricePerGiB: price, CreditWindow: pc.CreditWindow, StatementEvery: p.every}
 	if p.welcome.CreditWindow == 0 {

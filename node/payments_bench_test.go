@@ -87,6 +87,7 @@ func BenchmarkPaidRelay(b *testing.B) {
 			b.ReportMetric(100*float64(s.WireBytes)/float64(s.BytesBilled), "pay-wire-%")
 			for _, cs := range pn.node.pay.seller.Status() {
 				b.ReportMetric(float64(cs.Pauses)/float64(b.N), "pauses/op")
+				b.ReportMetric(float64(cs.PausedMillis)/float64(b.N), "paused-ms/op")
 				b.ReportMetric(float64(cs.MaxUnpaidBytes), "max-unpaid-B")
 			}
 		})

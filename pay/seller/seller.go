@@ -101,9 +101,10 @@ type channel struct {
 	durable     pay.Amount // its value: what credit is extended against
 	outstanding int64      // bytes granted to relays and not yet released
 	pausedSince time.Time
-	pauses      uint64 // times its relays waited for payment
-	signalledAt uint64 // its usage when UsageChanged was last signalled for it
-	maxUnpaid   uint64 // most bytes ever relayed or granted beyond durable payments
+	pauses      uint64        // times its relays waited for payment
+	pausedFor   time.Duration // how long they waited, in all
+	signalledAt uint64        // its usage when UsageChanged was last signalled for it
+	maxUnpaid   uint64        // most bytes ever relayed or granted beyond durable payments
 	cut         bool
 	changed     chan struct{} // closed and replaced on every change
 }
@@ -222,7 +223,10 @@ func (s *Seller) Acquire(ctx context.Context, b *meter.Buyer, want int64) (int64
 			grant := min(want, avail)
 			c.outstanding += grant
 			s.noteExposureLocked(c, b)
-			c.pausedSince = time.Time{}
+			if !c.pausedSince.IsZero() {
+				c.pausedFor += time.Since(c.pausedSince)
+				c.pausedSince = time.Time{}
+			}
 			s.mu.Unlock()
 			return grant, nil
 		}
@@ -377,6 +381,8 @@ type ChannelStatus struct {
 	Durable pay.Amount    `json:"durable_nano"`
 	Claimed pay.Amount    `json:"claimed_nano"`
 	Pauses  uint64        `json:"pauses"` // times its relays waited for payment
+	// PausedMillis is how long its relays waited for payment, in all.
+	PausedMillis int64 `json:"paused_ms"`
 	// MaxUnpaidBytes is the most the buyer ever ran (relayed or granted)
 	// beyond its durable payments: at most the credit window.
 	MaxUnpaidBytes uint64 `json:"max_unpaid_bytes"`
@@ -390,7 +396,7 @@ func (s *Seller) Status() []ChannelStatus {
 	out := make([]ChannelStatus, 0, len(s.chans))
 	for id, c := range s.chans {
 		_, _, owed := s.owedLocked(c)
-		out = append(out, ChannelStatus{Channel: c.ID, BuyerID: id, Owed: owed, Paid: c.best.Value(), Durable: c.durable, Claimed: c.best.Claimed, Pauses: c.pauses, MaxUnpaidBytes: c.maxUnpaid, Cut: c.cut})
+		out = append(out, ChannelStatus{Channel: c.ID, BuyerID: id, Owed: owed, Paid: c.best.Value(), Durable: c.durable, Claimed: c.best.Claimed, Pauses: c.pauses, PausedMillis: c.pausedFor.Milliseconds(), MaxUnpaidBytes: c.maxUnpaid, Cut: c.cut})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].BuyerID < out[j].BuyerID })
 	return out
