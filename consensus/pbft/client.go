@@ -148,6 +148,16 @@ func (c *Client) step(m Message, from int64) (*Result, error) {
 	return res, nil
 }
 
+// TicksToRetransmit returns how many more Ticks it takes until Tick
+// retransmits the outstanding request (at least 1), or 0 when nothing is
+// outstanding. A runtime may sleep that long instead of ticking.
+func (c *Client) TicksToRetransmit() int {
+	if c.cur == nil {
+		return 0
+	}
+	return max(1, c.wait-int(c.now-c.sentAt))
+}
+
 // Tick advances the client's clock; on timeout it returns the outstanding
 // request broadcast to every replica.
 func (c *Client) Tick() []Outbound {

@@ -54,3 +54,29 @@ func TestClientStepAuthenticated(t *testing.T) {
 		t.Fatalf("f+1 authenticated replies: %v, %v", res, err)
 	}
 }
+
+// TestClientTicksToRetransmit: the client says how long it may sleep
+// before its next retransmission, which then doubles.
+func TestClientTicksToRetransmit(t *testing.T) {
+	c, _ := testClient(t)
+	c.SetRetransmitTimeout(3)
+	if got := c.TicksToRetransmit(); got != 0 {
+		t.Fatalf("idle: %d", got)
+	}
+	if _, _, err := c.Submit([]byte("op")); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{3, 2, 1} {
+		if got := c.TicksToRetransmit(); got != want {
+			t.Fatalf("%d ticks to retransmit, want %d", got, want)
+		}
+		if out := c.Tick(); want > 1 && out != nil {
+			t.Fatalf("retransmitted %d ticks early", want-1)
+		} else if want == 1 && len(out) != 4 {
+			t.Fatalf("retransmission to %d replicas, want 4", len(out))
+		}
+	}
+	if got := c.TicksToRetransmit(); got != 6 {
+		t.Fatalf("after a retransmission: %d ticks, want 6 (doubled)", got)
+	}
+}

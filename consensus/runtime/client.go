@@ -270,20 +270,28 @@ func (s *session) send(out []pbft.Outbound) {
 // and ticks the core.
 func (s *session) run() {
 	defer s.c.wg.Done()
-	// The clock only runs while a request is outstanding: an idle
-	// identity has nothing to time.
-	t := time.NewTicker(s.tick)
+	// The core's clock only matters while a request is outstanding, and
+	// then only at its retransmission: the timer sleeps until then and
+	// the clock catches up on waking, so an idle or waiting identity costs
+	// no wake-ups.
+	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()
 	var (
 		cur   *job
 		began time.Time
+		clock time.Time // the wall time the core's clock stands at
 	)
 	defer func() {
 		if cur != nil {
 			cur.done <- jobResult{err: ErrClosed}
 		}
 	}()
+	arm := func() {
+		if k := s.core.TicksToRetransmit(); k > 0 {
+			t.Reset(time.Until(clock.Add(time.Duration(k) * s.tick)))
+		}
+	}
 	for {
 		jobs := s.c.jobs
 		if cur != nil {
@@ -299,8 +307,8 @@ func (s *session) run() {
 				j.done <- jobResult{err: fmt.Errorf("pbft client: submit: %w", err)}
 				continue
 			}
-			cur, began = j, time.Now()
-			t.Reset(s.tick)
+			cur, began, clock = j, time.Now(), time.Now()
+			arm()
 			s.send(out)
 		case m := <-s.replies:
 			res, err := s.core.StepAuthenticated(m.from, m.m)
@@ -315,7 +323,11 @@ func (s *session) run() {
 				t.Stop()
 			}
 		case <-t.C:
-			s.send(s.core.Tick())
+			for n := time.Since(clock) / s.tick; n > 0; n-- {
+				clock = clock.Add(s.tick)
+				s.send(s.core.Tick())
+			}
+			arm()
 		}
 	}
 }
