@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/x402/x402/consensus/pbft"
@@ -103,6 +104,9 @@ type session struct {
 	c       *Client
 	core    *pbft.Client
 	replies chan reply
+	// waiting is the timestamp of the outstanding request (0: none), so
+	// the links pass on only the replies that can still matter.
+	waiting atomic.Uint64
 	tick    time.Duration
 	log     *slog.Logger
 }
@@ -243,7 +247,9 @@ func (c *Client) deliver(from uint32, m pbft.Message) {
 	if !ok {
 		return
 	}
-	if s := c.byID[r.Client]; s != nil {
+	// Replies to a request already decided (the third and fourth of four)
+	// are dropped here rather than waking the identity for nothing.
+	if s := c.byID[r.Client]; s != nil && r.Timestamp == s.waiting.Load() {
 		s.deliver(from, m)
 	}
 }
@@ -302,11 +308,12 @@ func (s *session) run() {
 			return
 		case j := <-jobs:
 			s.core.SetRetransmitTimeout(ticks(s.c.latency.timeout(s.c.minRetransmit, s.c.maxRetransmit), s.tick))
-			_, out, err := s.core.Submit(j.op)
+			q, out, err := s.core.Submit(j.op)
 			if err != nil {
 				j.done <- jobResult{err: fmt.Errorf("pbft client: submit: %w", err)}
 				continue
 			}
+			s.waiting.Store(q.Timestamp)
 			cur, began, clock = j, time.Now(), time.Now()
 			arm()
 			s.send(out)
@@ -317,6 +324,7 @@ func (s *session) run() {
 				continue
 			}
 			if res != nil && cur != nil {
+				s.waiting.Store(0)
 				s.c.latency.observe(time.Since(began))
 				cur.done <- jobResult{value: res.Value}
 				cur = nil
