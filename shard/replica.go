@@ -50,7 +50,7 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
 	}
-	l, err := ledger.Open(filepath.Join(dir, "ledger.db"), g.Ledger)
+	l, err := ledger.OpenReplica(filepath.Join(dir, "ledger.db"), g.Ledger)
 	if err != nil {
 		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
 	}

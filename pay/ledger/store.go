@@ -24,9 +24,16 @@ type Ledger struct {
 	d    pay.Domain
 }
 
+// Errors of open that OpenReplica tells apart (always wrapped).
+var (
+	errLocked  = errors.New("locked by another process")
+	errNotOurs = errors.New("not a ledger file of this genesis")
+	errDamaged = errors.New("corrupt ledger file")
+)
+
 // openOptions are knobs for tests.
 type openOptions struct {
-	noSync bool // skip fsync (tests only: a crash may lose applied transactions)
+	noSync bool // skip fsync (tests, and OpenReplica: a crash may lose applied transactions)
 }
 
 // Open opens the ledger file at path, creating it (0600, in a 0700
@@ -45,14 +52,14 @@ func open(path string, g Genesis, o openOptions) (*Ledger, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
-			return nil, fmt.Errorf("open ledger %s: locked by another process", path)
+			return nil, fmt.Errorf("open ledger %s: %w", path, errLocked)
 		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
-			return nil, fmt.Errorf("open ledger %s: not a valid ledger file (corrupt?): %w", path, err)
+			return nil, fmt.Errorf("open ledger %s: not a valid ledger file (corrupt?): %w: %w", path, errDamaged, err)
 		}
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	l := &Ledger{db: db, path: path, g: g, d: g.Domain()}
-	if err := db.Update(l.initOrCheck); err != nil {
+	if err := updateRecovering(db, l.initOrCheck); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
@@ -66,10 +73,10 @@ func (l *Ledger) initOrCheck(tx *bolt.Tx) error {
 	if meta := tx.Bucket(bucketMeta); meta != nil {
 		have := meta.Get(metaGenesis)
 		if have == nil {
-			return errors.New("not a ledger file (no genesis record)")
+			return fmt.Errorf("%w (no genesis record)", errNotOurs)
 		}
 		if !bytes.Equal(have, want) {
-			return errors.New("the file was created with a different genesis")
+			return fmt.Errorf("%w: the file was created with a different genesis", errNotOurs)
 		}
 		for _, name := range identityBuckets { // files from before SIM bindings
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -78,13 +85,13 @@ func (l *Ledger) initOrCheck(tx *bolt.Tx) error {
 		}
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
-				return fmt.Errorf("corrupt ledger file: bucket %q is missing", name)
+				return fmt.Errorf("%w: bucket %q is missing", errDamaged, name)
 			}
 		}
 		return nil
 	}
 	if k, _ := tx.Cursor().First(); k != nil {
-		return errors.New("not a ledger file (it holds other data)")
+		return fmt.Errorf("%w (it holds other data)", errNotOurs)
 	}
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucket(name); err != nil {
@@ -168,4 +175,60 @@ func (l *Ledger) Applied() (uint64, error) {
 		return 0, fmt.Errorf("ledger: %w", err)
 	}
 	return n, nil
+}
+
+// OpenReplica opens the ledger file of a shard replica at path and resets
+// it to the genesis state; it never fsyncs it. A replica's durable state is
+// its consensus log and stable checkpoint: at every start the consensus
+// core restores the checkpoint's snapshot and executes the committed log
+// over it, so this file is only a cache of that state, rebuilt from
+// genesis each time, and a crash that leaves it behind or torn loses
+// nothing. (Fsyncing it too would put a second fsync on every batch's path
+// to its replies.) The file must still have been made from g, and is
+// locked against a second process as by Open.
+func OpenReplica(path string, g Genesis) (*Ledger, error) {
+	l, err := open(path, g, openOptions{noSync: true})
+	if errors.Is(err, errDamaged) {
+		// A torn cache (a crash caught its unsynced writes): start afresh.
+		if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+			return nil, fmt.Errorf("open ledger %s: remove the unreadable cache: %w", path, rmErr)
+		}
+		l, err = open(path, g, openOptions{noSync: true})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := l.db.Update(l.resetToGenesis); err != nil {
+		l.db.Close()
+		return nil, fmt.Errorf("open ledger %s: reset to genesis: %w", path, err)
+	}
+	return l, nil
+}
+
+// resetToGenesis replaces the whole state with the genesis state.
+func (l *Ledger) resetToGenesis(tx *bolt.Tx) error {
+	var names [][]byte
+	if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		names = append(names, bytes.Clone(name))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := tx.DeleteBucket(name); err != nil {
+			return fmt.Errorf("delete bucket %s: %w", name, err)
+		}
+	}
+	return l.initOrCheck(tx)
+}
+
+// updateRecovering is db.Update, turning a bbolt panic on a damaged page
+// into an error.
+func updateRecovering(db *bolt.DB, fn func(*bolt.Tx) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", errDamaged, v)
+		}
+	}()
+	return db.Update(fn)
 }
