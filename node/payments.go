@@ -312,6 +312,8 @@ func (p *payments) dueStatements(flush bool) []session.Statement {
 		}
 		ls.seq++
 		ls.reported = u
+		// Wake this loop again exactly when the next statement is due.
+		p.seller.SignalUsageAt(ch, u.BytesUp+u.BytesDown+p.every)
 		due = append(due, session.Statement{Channel: ch, Seq: ls.seq, BytesUp: u.BytesUp, BytesDown: u.BytesDown, Owed: u.Owed})
 	}
 	return due

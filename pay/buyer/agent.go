@@ -183,8 +183,12 @@ func (a *Agent) counted() uint64 {
 func (a *Agent) payLoop() {
 	defer close(a.payDone)
 	ctx := context.Background()
-	recheck := time.NewTicker(10 * time.Millisecond)
-	defer recheck.Stop()
+	var recheck <-chan time.Time // only with a local count to catch up with
+	if a.localMeter != nil {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		recheck = t.C
+	}
 	statements := a.sess.Statements()
 	for {
 		select {
@@ -197,10 +201,7 @@ func (a *Agent) payLoop() {
 			close(a.statedC)
 			a.statedC = make(chan struct{})
 			a.mu.Unlock()
-		case <-recheck.C:
-			if a.localMeter == nil {
-				continue
-			}
+		case <-recheck:
 		}
 		a.mu.Lock()
 		if a.closing {

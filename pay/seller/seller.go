@@ -34,7 +34,8 @@ type Config struct {
 	// durable value reaches it. Default 0.01 units.
 	ClaimThreshold pay.Amount
 	// UsageSignalBytes is how much a channel relays between two signals on
-	// UsageChanged (a pause always signals). 0: every relayed chunk.
+	// UsageChanged, unless SignalUsageAt set the next one (a pause always
+	// signals). 0: every relayed chunk.
 	UsageSignalBytes uint64
 	// Claim redeems b on the ledger and returns the channel's total claimed
 	// value afterwards. Nil: nothing is claimed (tests of the gate alone).
@@ -103,7 +104,7 @@ type channel struct {
 	pausedSince time.Time
 	pauses      uint64        // times its relays waited for payment
 	pausedFor   time.Duration // how long they waited, in all
-	signalledAt uint64        // its usage when UsageChanged was last signalled for it
+	signalAt    uint64        // its usage at which UsageChanged is signalled next
 	maxUnpaid   uint64        // most bytes ever relayed or granted beyond durable payments
 	cut         bool
 	changed     chan struct{} // closed and replaced on every change
@@ -301,8 +302,8 @@ func (s *Seller) Release(b *meter.Buyer, granted, used int64) {
 	c.outstanding -= granted
 	if used > 0 {
 		u := b.Usage()
-		if total := u.BytesUp + u.BytesDown; total-min(total, c.signalledAt) >= s.cfg.UsageSignalBytes {
-			c.signalledAt = total
+		if total := u.BytesUp + u.BytesDown; total >= c.signalAt {
+			c.signalAt = total + s.cfg.UsageSignalBytes
 			s.signalUsage()
 		}
 	}
@@ -311,9 +312,20 @@ func (s *Seller) Release(b *meter.Buyer, granted, used int64) {
 	}
 }
 
-// UsageChanged is signalled (coalesced) whenever a channel relayed
-// UsageSignalBytes or paused, so statements go out as soon as they are due.
+// UsageChanged is signalled (coalesced) whenever a channel's usage reached
+// the mark SignalUsageAt set (or grew by UsageSignalBytes) or it paused, so
+// statements go out as soon as they are due.
 func (s *Seller) UsageChanged() <-chan struct{} { return s.usage }
+
+// SignalUsageAt asks for a signal on UsageChanged once channel ch has
+// relayed bytes in all: when its next statement is due.
+func (s *Seller) SignalUsageAt(ch pay.ChannelID, bytes uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.chans[BuyerID(ch)]; c != nil {
+		c.signalAt = bytes
+	}
+}
 
 func (s *Seller) signalUsage() {
 	select {
