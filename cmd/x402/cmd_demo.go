@@ -208,7 +208,7 @@ func printDemo(w io.Writer, r demoResult) {
 		humanBytes(r.BytesRelayed), usd(r.PriceNanoPerGiB), usd(r.OwedNano), usd(r.PaidNano), usd(r.SettledNano),
 		usd(r.SellerBalanceNano), usd(r.FeeNano), usd(r.BuyerRefundNano))
 	if r.BytesRelayed > 0 {
-		fmt.Fprintf(w, "payments on the wire: %s (%.3f%% of the bytes relayed)\n", humanBytes(r.PaymentWireBytes), 100*float64(r.PaymentWireBytes)/float64(r.BytesRelayed))
+		fmt.Fprintf(w, "payments on the wire: %s (%.3f%% of the bytes relayed, QUIC handshake included)\n", humanBytes(r.PaymentWireBytes), 100*float64(r.PaymentWireBytes)/float64(r.BytesRelayed))
 	}
 	fmt.Fprintf(w, "ledger: %d transactions final in %.1f ms (p50), %.1f ms (p99)\n", r.LedgerTxs, r.FinalityMsP50, r.FinalityMsP99)
 }
