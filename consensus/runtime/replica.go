@@ -187,11 +187,26 @@ func (r *Replica) teardown() error {
 	return nil
 }
 
-// run is the event loop: it alone touches the node and the store.
+// run is the event loop: it alone touches the node, and the store only
+// through the one save it may have in flight. While a Ready is being
+// persisted the loop keeps stepping messages and ticks (their output
+// waits for the next Ready), so the core's work overlaps the fsync; a
+// Ready's messages are sent only once it is durable, as before.
 func (r *Replica) run() {
 	defer close(r.done)
 	t := time.NewTicker(r.cfg.TickInterval)
 	defer t.Stop()
+	var (
+		rd     pbft.Ready
+		saved  chan error // non-nil while rd is being persisted
+		start  time.Time
+		failed error
+	)
+	defer func() {
+		if saved != nil {
+			<-saved // never leave a save running into Close
+		}
+	}()
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -209,13 +224,32 @@ func (r *Replica) run() {
 			}
 		case <-t.C:
 			r.node.Tick()
+		case err := <-saved:
+			saved = nil
+			if err != nil {
+				failed = fmt.Errorf("replica %d: persist before sending: %w", r.cfg.Node.ID, err)
+				break
+			}
+			r.saves++
+			r.saveTime += time.Since(start)
+			r.finish(rd)
 		}
-		if err := r.flush(); err != nil {
-			r.err = err
-			r.log.Error("pbft replica stopped", "err", err)
+		if failed != nil {
+			r.err = failed
+			r.log.Error("pbft replica stopped", "err", failed)
 			r.cancel() // readers stop queueing for a loop that is gone
 			return
 		}
+		if saved != nil || !r.node.HasReady() {
+			continue
+		}
+		rd = r.node.Ready()
+		if rd.Persist.Empty() {
+			r.finish(rd)
+			continue
+		}
+		saved, start = make(chan error, 1), time.Now()
+		go func(p *pbft.Persist, done chan<- error) { done <- r.store.Save(p) }(&rd.Persist, saved)
 	}
 }
 
@@ -225,21 +259,9 @@ func (r *Replica) step(m pbft.Message) {
 	}
 }
 
-// flush persists the node's Ready, then sends its messages, reports its
-// executed batches and advances the node.
-func (r *Replica) flush() error {
-	if !r.node.HasReady() {
-		return nil
-	}
-	rd := r.node.Ready()
-	if !rd.Persist.Empty() {
-		start := time.Now()
-		if err := r.store.Save(&rd.Persist); err != nil {
-			return fmt.Errorf("replica %d: persist before sending: %w", r.cfg.Node.ID, err)
-		}
-		r.saves++
-		r.saveTime += time.Since(start)
-	}
+// finish completes a durable (or empty) Ready: it sends its messages,
+// reports its executed batches and advances the node.
+func (r *Replica) finish(rd pbft.Ready) {
 	r.send(rd.Messages)
 	if r.cfg.OnExecute != nil {
 		for _, b := range rd.Executed {
@@ -248,7 +270,6 @@ func (r *Replica) flush() error {
 	}
 	r.node.Advance()
 	r.publishStatus()
-	return nil
 }
 
 func (r *Replica) send(msgs []pbft.Outbound) {
