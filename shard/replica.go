@@ -14,6 +14,13 @@ import (
 	"github.com/x402/x402/pay/ledger"
 )
 
+// CheckpointInterval is the ledger shard's checkpoint interval K, in
+// batches (the watermark window is 2K). Every replica of a shard must use
+// the same. A checkpoint digests, snapshots and (once stable) fsyncs the
+// whole ledger state, so it is taken every 64 batches rather than the
+// core's default 16.
+const CheckpointInterval = 64
+
 // Member is a running replica of a shard: the consensus runtime over the
 // replicated ledger.
 type Member struct {
@@ -64,7 +71,8 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 	rt, err := runtime.Start(runtime.ReplicaConfig{
 		Node: pbft.Config{
 			Domain: Domain(g.Ledger), ID: cfg.ID, Key: key, Replicas: pubs,
-			App: ledger.NewReplicated(l),
+			App:                ledger.NewReplicated(l),
+			CheckpointInterval: CheckpointInterval,
 		},
 		Listen:     listen,
 		Peers:      g.Addresses(),

@@ -140,10 +140,10 @@ func TestShardBackupCatchesUpAfterTruncation(t *testing.T) {
 
 	procs[3].cmd.Process.Signal(syscall.SIGKILL)
 	procs[3].cmd.Wait()
-	transfer(120) // well past the window of 2 checkpoints: the log is truncated beyond replica 3
+	transfer(3 * shard.CheckpointInterval) // past the window of 2 checkpoints: the log is truncated beyond replica 3
 	procs[3] = start(3)
 	sts := agree("the restarted backup to catch up")
-	if sts[3].StableCheckpoint < 32 {
+	if sts[3].StableCheckpoint < 2*shard.CheckpointInterval {
 		t.Fatalf("checkpoints did not advance past the backup: %+v", sts)
 	}
 
@@ -155,8 +155,8 @@ func TestShardBackupCatchesUpAfterTruncation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := pay.Amount(180); st.Balances[pay.USD] != want { // 1-nano transfers: the 10 ppm fee rounds to 0
-		t.Fatalf("payee holds %d nano after 180 transfers, want %d", st.Balances[pay.USD], want)
+	if want := pay.Amount(3*shard.CheckpointInterval + 60); st.Balances[pay.USD] != want { // 1-nano transfers: the 10 ppm fee rounds to 0
+		t.Fatalf("payee holds %d nano after %d transfers, want %d", st.Balances[pay.USD], want, want)
 	}
 }
 
