@@ -2,7 +2,10 @@
 // and its clients over QUIC, mutually authenticated by ed25519 keys (see
 // internal/quicnet): a replica knows its peers by their genesis keys, and a
 // client is known by its TLS key, which is the pbft.ClientID of its
-// requests.
+// requests — or, on a client stream (StreamClients), by the identities the
+// stream's first frame attaches, each with its signature over the
+// replica's and the connection's keys, so one connection carries many
+// identities' requests and replies.
 //
 // An Endpoint owns one UDP socket and its QUIC transport, optionally behind
 // a Lossy wrapper that delays and drops datagrams in user space (for

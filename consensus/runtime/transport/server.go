@@ -37,7 +37,8 @@ type ServerConfig struct {
 	Replicas []ed25519.PublicKey
 	// OnMessage receives every accepted inbound message, from the
 	// connection's reader goroutine: replicas may send any message but a
-	// reply, clients only requests carrying their own key as Client.
+	// reply, clients only requests of their own key or, on a client
+	// stream, of the identities attached to it.
 	OnMessage func(from Peer, m pbft.Message)
 	// Status returns the encoded status answered on a status stream.
 	Status func() []byte
