@@ -6,7 +6,7 @@ BIN      ?= bin/x402
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Packages with concurrency run under the race detector.
-RACE_PKGS := $(foreach d,meter proxy node sim pay consensus,$(if $(wildcard $(d)),./$(d)/...))
+RACE_PKGS := $(foreach d,meter proxy node sim pay consensus shard internal,$(if $(wildcard $(d)),./$(d)/...))
 
 .PHONY: build test test-race lint bench bench-proxy fuzz clean
 
