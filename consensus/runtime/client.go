@@ -175,7 +175,7 @@ func Dial(cfg ClientConfig) (*Client, error) {
 	// signature), so replies to many identities share packets.
 	for r, pub := range cfg.Replicas {
 		deliver := func(m pbft.Message) { c.deliver(uint32(r), m) }
-		l, err := ep.NewLink(transport.LinkConfig{Addr: cfg.Addrs[r], Peer: pub, Key: keys[0], Attach: keys,
+		l, err := ep.NewLink(transport.LinkConfig{Addr: cfg.Addrs[r], Peer: pub, Key: keys[0], Attach: keys, Domain: cfg.Domain,
 			OnMessage: deliver, Logger: cfg.Logger})
 		if err != nil {
 			c.Close()

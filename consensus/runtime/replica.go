@@ -111,7 +111,7 @@ func (r *Replica) open() error {
 	} else if r.ep, err = transport.ListenEndpoint(c.Listen, c.Node.Key, c.Impairment); err != nil {
 		return fmt.Errorf("replica %d: %w", c.Node.ID, err)
 	}
-	r.srv, err = r.ep.Serve(transport.ServerConfig{Key: c.Node.Key, Replicas: c.Node.Replicas,
+	r.srv, err = r.ep.Serve(transport.ServerConfig{Key: c.Node.Key, Replicas: c.Node.Replicas, Domain: c.Node.Domain,
 		OnMessage: r.deliver, Status: r.encodedStatus, Logger: r.log})
 	if err != nil {
 		return fmt.Errorf("replica %d: %w", c.Node.ID, err)

@@ -28,21 +28,22 @@ const maxAttachFrame = 8 + MaxAttach*attachEntrySize
 // or whose signatures do not verify.
 var ErrAttach = errors.New("transport: bad attach frame")
 
-// attachPayload is what an identity signs: it names the replica and the
-// connection's own key, so the attachment is good for that connection
-// only (the connection's key is proven by its TLS handshake) and cannot be
-// replayed by anyone else to divert the identity's replies.
-func attachPayload(replica, conn ed25519.PublicKey) []byte {
-	return wire.NewWriter(96).String(attachContext).Fixed(replica).Fixed(conn).Bytes()
+// attachPayload is what an identity signs: the shard's domain (chain and
+// shard id), the replica and the connection's own key, so the attachment
+// is good for that connection to that shard only (the connection's key is
+// proven by its TLS handshake) and cannot be replayed by anyone else to
+// divert the identity's replies.
+func attachPayload(d pbft.Domain, replica, conn ed25519.PublicKey) []byte {
+	return wire.NewWriter(128).String(attachContext).String(d.ChainID).U32(d.Shard).Fixed(replica).Fixed(conn).Bytes()
 }
 
 // encodeAttach is the first frame of a client stream from conn to replica:
 // every identity in keys with its signature.
-func encodeAttach(keys []ed25519.PrivateKey, replica, conn ed25519.PublicKey) ([]byte, error) {
+func encodeAttach(d pbft.Domain, keys []ed25519.PrivateKey, replica, conn ed25519.PublicKey) ([]byte, error) {
 	if len(keys) == 0 || len(keys) > MaxAttach {
 		return nil, fmt.Errorf("%w: %d identities (1 to %d)", ErrAttach, len(keys), MaxAttach)
 	}
-	msg := attachPayload(replica, conn)
+	msg := attachPayload(d, replica, conn)
 	w := wire.NewWriter(8 + len(keys)*attachEntrySize).U8(attachVersion).U32(uint32(len(keys)))
 	for _, k := range keys {
 		if len(k) != ed25519.PrivateKeySize {
@@ -54,8 +55,8 @@ func encodeAttach(keys []ed25519.PrivateKey, replica, conn ed25519.PublicKey) ([
 }
 
 // decodeAttach returns the identities of an attach frame, all of whose
-// signatures must verify for this replica and connection.
-func decodeAttach(b []byte, replica, conn ed25519.PublicKey) ([]pbft.ClientID, error) {
+// signatures must verify for this shard, replica and connection.
+func decodeAttach(d pbft.Domain, b []byte, replica, conn ed25519.PublicKey) ([]pbft.ClientID, error) {
 	r := wire.NewReader(b)
 	if v := r.U8(); r.Err() == nil && v != attachVersion {
 		return nil, fmt.Errorf("%w: version %d", ErrAttach, v)
@@ -78,7 +79,7 @@ func decodeAttach(b []byte, replica, conn ed25519.PublicKey) ([]pbft.ClientID, e
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrAttach, err)
 	}
-	msg := attachPayload(replica, conn)
+	msg := attachPayload(d, replica, conn)
 	ids := make([]pbft.ClientID, len(entries))
 	for i, e := range entries {
 		if !ed25519.Verify(ed25519.PublicKey(e.id[:]), msg, e.sig[:]) {

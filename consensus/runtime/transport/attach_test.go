@@ -8,22 +8,26 @@ import (
 	"github.com/x402/x402/consensus/pbft"
 )
 
+// testDomain is the shard the attach tests sign in.
+var testDomain = pbft.Domain{ChainID: "x402-test", Shard: 3}
+
 func clientID(k ed25519.PrivateKey) pbft.ClientID {
 	var id pbft.ClientID
 	copy(id[:], pub(k))
 	return id
 }
 
-// TestAttachFrame: an attach frame names its identities for one replica
-// and one connection only, and a bad signature refuses the whole frame.
+// TestAttachFrame: an attach frame names its identities for one shard,
+// one replica and one connection only, and a bad signature refuses the
+// whole frame.
 func TestAttachFrame(t *testing.T) {
 	replica, conn, other := key(t), key(t), key(t)
 	ids := []ed25519.PrivateKey{key(t), key(t), key(t)}
-	b, err := encodeAttach(ids, pub(replica), pub(conn))
+	b, err := encodeAttach(testDomain, ids, pub(replica), pub(conn))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeAttach(b, pub(replica), pub(conn))
+	got, err := decodeAttach(testDomain, b, pub(replica), pub(conn))
 	if err != nil || len(got) != len(ids) {
 		t.Fatalf("decode: %v, %v", got, err)
 	}
@@ -32,18 +36,23 @@ func TestAttachFrame(t *testing.T) {
 			t.Fatalf("identity %d: %x", i, got[i][:4])
 		}
 	}
-	if _, err := decodeAttach(b, pub(replica), pub(other)); !errors.Is(err, ErrAttach) {
+	for _, d := range []pbft.Domain{{ChainID: testDomain.ChainID, Shard: testDomain.Shard + 1}, {ChainID: "another-chain", Shard: testDomain.Shard}} {
+		if _, err := decodeAttach(d, b, pub(replica), pub(conn)); !errors.Is(err, ErrAttach) {
+			t.Fatalf("replayed to shard %+v: %v", d, err)
+		}
+	}
+	if _, err := decodeAttach(testDomain, b, pub(replica), pub(other)); !errors.Is(err, ErrAttach) {
 		t.Fatalf("replayed on another connection: %v", err)
 	}
-	if _, err := decodeAttach(b, pub(other), pub(conn)); !errors.Is(err, ErrAttach) {
+	if _, err := decodeAttach(testDomain, b, pub(other), pub(conn)); !errors.Is(err, ErrAttach) {
 		t.Fatalf("replayed to another replica: %v", err)
 	}
 	for _, bad := range [][]byte{nil, b[:len(b)-1], append(append([]byte{}, b...), 0), {2, 0, 0, 0, 1}, {1, 0, 0, 0, 0}} {
-		if _, err := decodeAttach(bad, pub(replica), pub(conn)); !errors.Is(err, ErrAttach) {
+		if _, err := decodeAttach(testDomain, bad, pub(replica), pub(conn)); !errors.Is(err, ErrAttach) {
 			t.Fatalf("malformed frame %x accepted: %v", bad, err)
 		}
 	}
-	if _, err := encodeAttach(nil, pub(replica), pub(conn)); !errors.Is(err, ErrAttach) {
+	if _, err := encodeAttach(testDomain, nil, pub(replica), pub(conn)); !errors.Is(err, ErrAttach) {
 		t.Fatalf("no identities: %v", err)
 	}
 }
@@ -58,7 +67,7 @@ func TestClientStream(t *testing.T) {
 	}
 	defer sep.Close()
 	got := make(chan delivery, 16)
-	srv, err := sep.Serve(ServerConfig{Key: sk, Replicas: []ed25519.PublicKey{pub(sk)},
+	srv, err := sep.Serve(ServerConfig{Key: sk, Replicas: []ed25519.PublicKey{pub(sk)}, Domain: testDomain,
 		OnMessage: func(p Peer, m pbft.Message) {
 			select {
 			case got <- delivery{p, m}:
@@ -76,7 +85,7 @@ func TestClientStream(t *testing.T) {
 	defer cep.Close()
 	ids := []ed25519.PrivateKey{key(t), key(t)}
 	replies := make(chan pbft.Message, 4)
-	link, err := cep.NewLink(LinkConfig{Addr: sep.Addr().String(), Peer: pub(sk), Key: ck, Attach: ids,
+	link, err := cep.NewLink(LinkConfig{Addr: sep.Addr().String(), Peer: pub(sk), Key: ck, Attach: ids, Domain: testDomain,
 		OnMessage: func(m pbft.Message) { replies <- m }})
 	if err != nil {
 		t.Fatal(err)
@@ -111,14 +120,14 @@ func TestClientStream(t *testing.T) {
 func FuzzDecodeAttach(f *testing.F) {
 	replica := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	conn := ed25519.NewKeyFromSeed(append(make([]byte, ed25519.SeedSize-1), 1))
-	ok, err := encodeAttach([]ed25519.PrivateKey{conn}, pub(replica), pub(conn))
+	ok, err := encodeAttach(testDomain, []ed25519.PrivateKey{conn}, pub(replica), pub(conn))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(ok)
 	f.Add([]byte{1, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ids, err := decodeAttach(b, pub(replica), pub(conn))
+		ids, err := decodeAttach(testDomain, b, pub(replica), pub(conn))
 		if err == nil && len(ids) == 0 {
 			t.Fatal("accepted a frame without identities")
 		}

@@ -53,8 +53,9 @@ type LinkConfig struct {
 	WriteBuffer int
 	// Attach, when set, makes the link a client stream (StreamClients)
 	// carrying the requests of these identities and their replies, instead
-	// of a stream of Key's own messages.
+	// of a stream of Key's own messages; they sign the attachment in Domain.
 	Attach []ed25519.PrivateKey
+	Domain pbft.Domain
 	Logger *slog.Logger
 }
 
@@ -96,7 +97,7 @@ func (e *Endpoint) NewLink(cfg LinkConfig) (*Link, error) {
 	}
 	header := []byte{StreamMessages}
 	if len(cfg.Attach) > 0 {
-		attach, err := encodeAttach(cfg.Attach, cfg.Peer, cfg.Key.Public().(ed25519.PublicKey))
+		attach, err := encodeAttach(cfg.Domain, cfg.Attach, cfg.Peer, cfg.Key.Public().(ed25519.PublicKey))
 		if err != nil {
 			return nil, fmt.Errorf("link to %s: %w", cfg.Addr, err)
 		}

@@ -32,9 +32,11 @@ func (p Peer) IsReplica() bool { return p.Replica >= 0 }
 
 // ServerConfig configures a replica's Server.
 type ServerConfig struct {
-	// Key is the replica's key; Replicas are the shard's keys.
+	// Key is the replica's key; Replicas are the shard's keys; Domain is
+	// the shard's, in which clients sign their stream attachments.
 	Key      ed25519.PrivateKey
 	Replicas []ed25519.PublicKey
+	Domain   pbft.Domain
 	// OnMessage receives every accepted inbound message, from the
 	// connection's reader goroutine: replicas may send any message but a
 	// reply, clients only requests of their own key or, on a client
@@ -300,7 +302,7 @@ func (s *Server) serveClients(peer Peer, st *quic.Stream, r *bufio.Reader) {
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	self := s.cfg.Key.Public().(ed25519.PublicKey)
-	ids, err := decodeAttach(b, self, ed25519.PublicKey(peer.Client[:]))
+	ids, err := decodeAttach(s.cfg.Domain, b, self, ed25519.PublicKey(peer.Client[:]))
 	if err != nil {
 		s.badFrames.Add(1)
 		s.log.Debug("pbft server: client stream refused", "err", err)
