@@ -56,12 +56,26 @@ func (n *Node) onPrePrepare(pp *PrePrepare) error {
 		n.checkCommitted(e)
 		return nil
 	}
+	n.adoptPrePrepare(e, pp, false)
+	return nil
+}
+
+// adoptPrePrepare makes pp, stored in e, the batch of its sequence in the
+// current view: its requests not yet executed become pending (and, with
+// assign, count as assigned to a sequence, as after a new view), a backup
+// prepares it, and the entry advances as far as the prepares and commits
+// already received allow (they may have come before the batch).
+func (n *Node) adoptPrePrepare(e *entry, pp *PrePrepare, assign bool) {
 	n.markDirty(pp.Seq)
 	for _, q := range pp.Batch {
-		if !n.executedReq(q) {
-			if p := n.pending[q.Client]; p == nil || p.Timestamp < q.Timestamp {
-				n.addPending(q)
-			}
+		if n.executedReq(q) {
+			continue
+		}
+		if assign {
+			n.assigned[q.key()] = true
+		}
+		if p := n.pending[q.Client]; p == nil || p.Timestamp < q.Timestamp {
+			n.addPending(q)
 		}
 	}
 	if !n.isPrimary() {
@@ -71,8 +85,7 @@ func (n *Node) onPrePrepare(pp *PrePrepare) error {
 		n.broadcast(p)
 	}
 	n.checkPrepared(e)
-	n.checkCommitted(e) // commits may have come before the batch
-	return nil
+	n.checkCommitted(e)
 }
 
 // storePP keeps pp in e, bounding the views kept per entry.

@@ -255,24 +255,7 @@ func (n *Node) enterNewView(nv *NewView) {
 		}
 		e := n.entry(pp.Seq)
 		n.storePP(e, pp)
-		n.markDirty(pp.Seq)
-		for _, q := range pp.Batch {
-			if n.executedReq(q) {
-				continue
-			}
-			n.assigned[q.key()] = true
-			if p := n.pending[q.Client]; p == nil || p.Timestamp < q.Timestamp {
-				n.addPending(q)
-			}
-		}
-		if !n.isPrimary() {
-			p := &Prepare{View: pp.View, Seq: pp.Seq, Digest: pp.Digest, Replica: n.cfg.ID}
-			n.sign(p)
-			e.prepares[n.cfg.ID] = p
-			n.broadcast(p)
-		}
-		n.checkPrepared(e)
-		n.checkCommitted(e)
+		n.adoptPrePrepare(e, pp, true)
 	}
 	if n.isPrimary() {
 		n.nextSeq = max(maxS, n.h)
