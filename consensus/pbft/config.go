@@ -44,6 +44,11 @@ type Config struct {
 	// MaxInFlight bounds the batches the primary has proposed and not yet
 	// executed (pipelining depth).
 	MaxInFlight int
+	// MaxPending bounds the client requests a replica holds until they
+	// execute (one per client): requests of further clients are dropped, so
+	// a flood of fresh client keys cannot exhaust its memory. Requests in
+	// batches the primary proposed are always taken.
+	MaxPending int
 	// ViewChangeTimeout is how many ticks a replica waits for a pending
 	// request to execute (or for a new view) before it starts a view change;
 	// it doubles on every consecutive view change.
@@ -67,6 +72,7 @@ const (
 	DefaultMaxBatchBytes      = 256 << 10
 	DefaultBatchDelay         = 1
 	DefaultMaxInFlight        = 8
+	DefaultMaxPending         = 1 << 16
 	DefaultViewChangeTimeout  = 40
 	DefaultStatusInterval     = 8
 	DefaultTransferDelay      = 4
@@ -93,6 +99,7 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&out.MaxBatchBytes, DefaultMaxBatchBytes)
 	def(&out.BatchDelay, DefaultBatchDelay)
 	def(&out.MaxInFlight, DefaultMaxInFlight)
+	def(&out.MaxPending, DefaultMaxPending)
 	def(&out.ViewChangeTimeout, DefaultViewChangeTimeout)
 	def(&out.StatusInterval, DefaultStatusInterval)
 	def(&out.TransferDelay, DefaultTransferDelay)

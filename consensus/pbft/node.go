@@ -24,6 +24,7 @@ type Metrics struct {
 	BatchesExecuted      uint64
 	RequestsExecuted     uint64
 	DuplicateRequests    uint64 // requests answered from the reply cache or dropped as old
+	DroppedRequests      uint64 // requests of new clients dropped while MaxPending were pending
 	CheckpointsStable    uint64
 	ViewChanges          uint64 // view changes this replica started
 	NewViews             uint64 // new views this replica entered

@@ -180,3 +180,37 @@ func TestSingleReplicaExecutes(t *testing.T) {
 		t.Fatalf("reply %q", r.Result)
 	}
 }
+
+// TestPendingRequestsAreBounded: a replica holds at most MaxPending
+// requests, one per client; requests of further clients are dropped and
+// counted, while clients already pending may still send newer requests.
+func TestPendingRequestsAreBounded(t *testing.T) {
+	c := newCluster(t, 4)
+	cfg := c.config(1, &counterApp{})
+	cfg.MaxPending = 3
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := func(client, ts int) *Request {
+		k := testKey("flood", client)
+		q := &Request{Timestamp: uint64(ts), Op: []byte("op")}
+		copy(q.Client[:], k.Public().(ed25519.PublicKey))
+		Sign(testDomain, k, q)
+		return q
+	}
+	for i := range 5 {
+		if err := n.Step(request(i, 1)); err != nil {
+			t.Fatalf("request of client %d: %v", i, err)
+		}
+	}
+	if got, m := len(n.pending), n.Metrics(); got != 3 || m.DroppedRequests != 2 {
+		t.Fatalf("%d pending, %d dropped; want 3 and 2", got, m.DroppedRequests)
+	}
+	if err := n.Step(request(0, 2)); err != nil || n.pending[request(0, 2).Client].Timestamp != 2 {
+		t.Fatalf("a pending client's newer request was not taken: %v", err)
+	}
+	if m := n.Metrics(); m.DroppedRequests != 2 {
+		t.Fatalf("dropped %d, want still 2", m.DroppedRequests)
+	}
+}

@@ -25,11 +25,16 @@ func (n *Node) onRequest(q *Request) error {
 		}
 		return nil
 	}
-	if p := n.pending[q.Client]; p != nil && p.Timestamp >= q.Timestamp {
+	p := n.pending[q.Client]
+	if p != nil && p.Timestamp >= q.Timestamp {
 		if p.Timestamp == q.Timestamp && !n.isPrimary() && n.active {
 			n.sendTo(n.Primary(n.view), q) // a retransmission: the primary may have missed it
 		}
 		return nil
+	}
+	if p == nil && len(n.pending) >= n.cfg.MaxPending {
+		n.metrics.DroppedRequests++
+		return nil // the client retransmits; memory stays bounded
 	}
 	n.addPending(q)
 	if n.active && !n.isPrimary() {

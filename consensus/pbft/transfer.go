@@ -122,6 +122,9 @@ func (n *Node) onStateResponse(r *StateResponse) error {
 		cs := n.clients[k.client]
 		return cs != nil && cs.ts >= k.ts
 	})
+	// Requests the snapshot executed are no longer pending (and no longer
+	// count against MaxPending).
+	maps.DeleteFunc(n.pending, func(_ ClientID, q *Request) bool { return n.executedReq(q) })
 	n.restartTimer()
 	n.executeCommitted()
 	return nil
