@@ -27,22 +27,29 @@ import (
 //   - agent: the client goes through the agent's counting local endpoint,
 //     one more loopback proxy hop;
 //   - direct-noprepay: the buyer pays only what it was billed, so every
-//     credit window waits for a payment round trip.
+//     credit window waits for a payment round trip;
+//   - direct-link200: the origin paces its bytes at 200 MB/s, as an
+//     appliance's uplink would, so the relay is not CPU-bound.
 //
 // pay-wire-% is the payment session's traffic on the wire (both
 // directions, UDP/IP headers included) per relayed byte; max-unpaid-B the
 // seller's measured exposure (at most its 64 KiB credit window).
 func BenchmarkPaidRelay(b *testing.B) {
-	const perOp = 64 << 20
 	for _, bc := range []struct {
 		name   string
 		local  bool
 		prepay int64
+		mbps   int // origin pacing, 0: as fast as it can
 	}{
-		{"direct", false, 0},
-		{"agent", true, 0},
-		{"direct-noprepay", false, -1},
+		{"direct", false, 0, 0},
+		{"agent", true, 0, 0},
+		{"direct-noprepay", false, -1, 0},
+		{"direct-link200", false, 0, 200},
 	} {
+		perOp := 64 << 20
+		if bc.mbps > 0 {
+			perOp = 16 << 20
+		}
 		b.Run(bc.name, func(b *testing.B) {
 			pn := startPaidNetWith(b, func(*PaymentsSection) {}) // the defaults: 64 KiB window, 0.01 USD claims
 			cfg := buyer.AgentConfig{
@@ -66,11 +73,11 @@ func BenchmarkPaidRelay(b *testing.B) {
 			}
 			unpaid := endpoint{pn.node.Addrs().SOCKS5, "agent", "s3cret"}
 			var tUnpaid, tPaid []time.Duration
-			b.SetBytes(2 * perOp)
+			b.SetBytes(int64(2 * perOp))
 			b.ResetTimer()
 			for range b.N {
-				tUnpaid = append(tUnpaid, download(b, unpaid, pn.origin, perOp))
-				tPaid = append(tPaid, download(b, paid, pn.origin, perOp))
+				tUnpaid = append(tUnpaid, download(b, unpaid, pn.origin, perOp, bc.mbps))
+				tPaid = append(tPaid, download(b, paid, pn.origin, perOp, bc.mbps))
 			}
 			b.StopTimer()
 			s, err := agent.Close(context.Background())
@@ -81,8 +88,8 @@ func BenchmarkPaidRelay(b *testing.B) {
 				b.Fatalf("settled %s for a bill of %s", s.Settled, s.Billed)
 			}
 			mu, mp := median(tUnpaid), median(tPaid)
-			b.ReportMetric(perOp/mu.Seconds()/1e6, "unpaid-MB/s")
-			b.ReportMetric(perOp/mp.Seconds()/1e6, "paid-MB/s")
+			b.ReportMetric(float64(perOp)/mu.Seconds()/1e6, "unpaid-MB/s")
+			b.ReportMetric(float64(perOp)/mp.Seconds()/1e6, "paid-MB/s")
 			b.ReportMetric(mu.Seconds()/mp.Seconds(), "paid/unpaid")
 			b.ReportMetric(100*float64(s.WireBytes)/float64(s.BytesBilled), "pay-wire-%")
 			for _, cs := range pn.node.pay.seller.Status() {
@@ -96,15 +103,16 @@ func BenchmarkPaidRelay(b *testing.B) {
 
 type endpoint struct{ addr, user, pass string }
 
-// download fetches n bytes from origin through the SOCKS5 endpoint e.
-func download(b *testing.B, e endpoint, origin string, n int) time.Duration {
+// download fetches n bytes from origin through the SOCKS5 endpoint e, paced
+// at mbps MB/s by the origin when mbps > 0.
+func download(b *testing.B, e endpoint, origin string, n, mbps int) time.Duration {
 	start := time.Now()
 	c, err := proxy.DialSOCKS5(context.Background(), e.addr, e.user, e.pass, "127.0.0.1", portOf(origin))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	io.WriteString(c, "GET /bytes/"+strconv.Itoa(n)+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	io.WriteString(c, "GET /bytes/"+strconv.Itoa(n)+"?mbps="+strconv.Itoa(mbps)+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	got, _ := io.Copy(io.Discard, c)
 	if got < int64(n) {
 		b.Fatalf("got %d bytes through %s", got, e.addr)

@@ -95,9 +95,17 @@ func bytesOrigin(t testing.TB) string {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.ParseInt(r.URL.Path[len("/bytes/"):], 10, 64)
+		// ?mbps=R paces the body at R MB/s, like an uplink of that speed.
+		mbps, _ := strconv.ParseFloat(r.URL.Query().Get("mbps"), 64)
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 		buf := make([]byte, 32<<10)
+		start := time.Now()
 		for sent := int64(0); sent < n; {
+			if mbps > 0 {
+				if ahead := time.Duration(float64(sent)/(mbps*1e6)*float64(time.Second)) - time.Since(start); ahead > 0 {
+					time.Sleep(ahead)
+				}
+			}
 			k := min(int64(len(buf)), n-sent)
 			if _, err := w.Write(buf[:k]); err != nil {
 				return
