@@ -96,12 +96,49 @@ func (s *Seller) AcceptTicks(ch pay.ChannelID, seq uint64, ticks uint32, preimag
 	s.markDirtyLocked(c)
 }
 
+// markDirtyLocked queues c's best payment for the persister: at once when
+// the credit it buys may soon be needed, else with the next periodic
+// persist (persistEvery), which halves the fsyncs of a buyer paying ahead.
 func (s *Seller) markDirtyLocked(c *channel) {
 	s.dirty[c] = struct{}{}
+	if s.persistNowLocked(c) {
+		s.kickPersister()
+	}
+}
+
+func (s *Seller) kickPersister() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
+}
+
+// persistEvery bounds how long a payment waits to be made durable when
+// nothing needs its credit yet.
+const persistEvery = 100 * time.Millisecond
+
+// persistNowLocked reports whether c's newest payment must be made durable
+// at once: its relays wait for credit, or the durable credit they have left
+// is less than twice what the newest payments would add (so waiting for the
+// periodic persist could pause them).
+func (s *Seller) persistNowLocked(c *channel) bool {
+	if !c.pausedSince.IsZero() || c.meter == nil {
+		return true
+	}
+	covered := bytesCovered(c.durable, s.cfg.PricePerGiB)
+	extra := bytesCovered(c.best.Value(), s.cfg.PricePerGiB)
+	if extra <= covered {
+		return false // a claim's bookkeeping, or a final voucher: no credit to extend
+	}
+	extra -= covered
+	u := c.meter.Usage()
+	spent := u.BytesUp + u.BytesDown + uint64(max(c.outstanding, 0))
+	limit := covered + s.cfg.CreditWindow
+	if limit < covered { // saturated: a free price
+		return false
+	}
+	headroom := limit - min(spent, limit)
+	return headroom/2 < extra
 }
 
 // Run persists new best payments (fsync) and only then extends the credit
@@ -110,16 +147,20 @@ func (s *Seller) markDirtyLocked(c *channel) {
 func (s *Seller) Run(ctx context.Context) error {
 	claimTick := time.NewTicker(time.Second)
 	defer claimTick.Stop()
+	persistTick := time.NewTicker(persistEvery)
+	defer persistTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return s.persist()
 		case <-s.kick:
-			if err := s.persist(); err != nil {
-				s.log.Error("persisting payments failed; credit is not extended", "err", err)
-			}
+		case <-persistTick.C:
 		case <-claimTick.C:
 			s.claimAbove(ctx, s.cfg.ClaimThreshold)
+			continue
+		}
+		if err := s.persist(); err != nil {
+			s.log.Error("persisting payments failed; credit is not extended", "err", err)
 		}
 	}
 }

@@ -236,6 +236,9 @@ func (s *Seller) Acquire(ctx context.Context, b *meter.Buyer, want int64) (int64
 			c.pausedSince = now
 			c.pauses++
 			s.signalUsage() // the buyer needs a statement to pay for
+			if _, ok := s.dirty[c]; ok {
+				s.kickPersister() // payments already here buy the credit it waits for
+			}
 			s.log.Debug("buyer paused: credit window used up", "channel", c.ID, "paid", c.best.Value().Format(s.cfg.Asset))
 		}
 		remaining := s.cfg.Grace - now.Sub(c.pausedSince)

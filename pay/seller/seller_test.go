@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/x402/x402/internal/keys"
+	"github.com/x402/x402/internal/testenv"
 	"github.com/x402/x402/meter"
 	"github.com/x402/x402/pay"
 )
@@ -325,4 +326,35 @@ func TestRenewedVoucherAheadOfUsageIsNotClaimedWhole(t *testing.T) {
 	if _, err := f.s.AcceptFinal(f.ch.ID, f.voucher(3, owed)); err != nil {
 		t.Fatalf("final voucher for the bill after a renewal: %v", err)
 	}
+}
+
+// TestPaymentsAheadOfNeedArePersistedPeriodically: a payment whose credit
+// is not needed yet is made durable by the periodic persist rather than at
+// once, and then extends the credit like any other.
+func TestPaymentsAheadOfNeedArePersistedPeriodically(t *testing.T) {
+	f := newFixture(t, Config{})
+	tenMiB := pay.OwedForBytes(10<<20, price)
+	if _, err := f.s.AcceptVoucher(f.ch.ID, f.voucher(1, tenMiB)); err != nil {
+		t.Fatal(err)
+	}
+	urgent := func() bool {
+		f.s.mu.Lock()
+		defer f.s.mu.Unlock()
+		return f.s.persistNowLocked(f.s.chans[BuyerID(f.ch.ID)])
+	}
+	testenv.Eventually(t, "the first payment, needed at once, on disk", func() bool { return f.s.Status()[0].Durable == tenMiB })
+	if urgent() {
+		t.Fatal("nothing new to persist, yet persisting is urgent")
+	}
+	more := tenMiB + pay.OwedForBytes(64<<10, price)
+	if _, err := f.s.AcceptVoucher(f.ch.ID, f.voucher(2, more)); err != nil {
+		t.Fatal(err)
+	}
+	if urgent() {
+		t.Fatal("64 KiB more with 10 MiB of durable credit left is urgent")
+	}
+	testenv.Eventually(t, "the second payment on disk", func() bool {
+		all, err := f.store.All()
+		return err == nil && all[f.ch.ID].Voucher.Seq == 2 && f.s.Status()[0].Durable == more
+	})
 }
