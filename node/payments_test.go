@@ -100,10 +100,18 @@ func bytesOrigin(t testing.TB) string {
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 		buf := make([]byte, 32<<10)
 		start := time.Now()
+		pace := time.NewTimer(0) // holds the body back to the link's speed
+		defer pace.Stop()
+		<-pace.C
 		for sent := int64(0); sent < n; {
 			if mbps > 0 {
 				if ahead := time.Duration(float64(sent)/(mbps*1e6)*float64(time.Second)) - time.Since(start); ahead > 0 {
-					time.Sleep(ahead)
+					pace.Reset(ahead)
+					select {
+					case <-pace.C:
+					case <-r.Context().Done():
+						return
+					}
 				}
 			}
 			k := min(int64(len(buf)), n-sent)
