@@ -262,7 +262,7 @@ type Settlement struct {
 	BytesBilled  uint64
 	Billed       pay.Amount // what the seller's statements claimed
 	Paid         pay.Amount // what the buyer's final payment signed over
-	Prepay       pay.Amount // the most the buyer paid ahead of its bills
+	Prepay       pay.Amount // its prepayment window: the most it paid ahead of its bills
 	WireBytes    uint64     // the payment session's traffic on the wire
 	Settled      pay.Amount // what the ledger paid out of the channel
 	Refund       pay.Amount // what came back to the buyer
