@@ -23,14 +23,9 @@ import (
 // billed, paid, rate) while curl downloads through it, and on SIGINT
 // settles and prints the settlement as text.
 func TestBuyShowsProgressOnATerminal(t *testing.T) {
-	curl := testenv.RequireTool(t, "curl", "curl")
-	env := cleanEnv(t)
-	org := startByteOrigin(t)
-	l := startLedger(t, env)
-	seller, payments, _, nodeLogs := startSellerNode(t, env, org, l.url)
-	key := t.TempDir() + "/buyer.key"
-	mustCLI(t, env, "wallet", "new", "--key", key)
-	mustCLI(t, env, "wallet", "faucet", "--key", key, "--ledger", l.url)
+	m := startBuyMarket(t)
+	curl, env, org, seller, payments, nodeLogs, key := m.curl, m.env, m.origin, m.seller, m.payments, m.nodeLogs, m.key
+	l := m.ledger
 
 	cmd := exec.Command(x402Bin, "buy", "--seller", seller+"@"+payments, "--deposit", "1 USD",
 		"--max-price", "0.50 USD", "--challenge", "1s", "--listen", "127.0.0.1:0", "--key", key, "--ledger", l.url)

@@ -22,14 +22,9 @@ import (
 // with a local SOCKS5 endpoint that curl downloads through; SIGINT settles
 // the channel and the settlement must match the ledger to the nano-unit.
 func TestBuyEndToEnd(t *testing.T) {
-	curl := testenv.RequireTool(t, "curl", "curl")
-	env := cleanEnv(t)
-	org := startByteOrigin(t)
-	l := startLedger(t, env)
-	seller, payments, admin, nodeLogs := startSellerNode(t, env, org, l.url)
-	key := filepath.Join(t.TempDir(), "buyer.key")
-	buyer := strings.TrimSpace(mustCLI(t, env, "wallet", "new", "--key", key))
-	mustCLI(t, env, "wallet", "faucet", "--key", key, "--ledger", l.url)
+	m := startBuyMarket(t)
+	curl, env, org, seller, payments, admin, nodeLogs, key, buyer := m.curl, m.env, m.origin, m.seller, m.payments, m.admin, m.nodeLogs, m.key, m.buyer
+	l := m.ledger
 
 	buy := startProc(t, env, "buy", "--seller", seller+"@"+payments, "--deposit", "1 USD",
 		"--max-price", "0.50 USD", "--challenge", "1s", "--listen", "127.0.0.1:0", "--listen-http", "127.0.0.1:0",
@@ -117,6 +112,29 @@ func TestBuyEndToEnd(t *testing.T) {
 	}
 }
 
+// buyMarket is what a `x402 buy` test runs against: a byte origin, a
+// ledger, a seller node selling for money, and a funded buyer wallet.
+type buyMarket struct {
+	curl, origin            string
+	ledger                  *testLedger
+	env                     []string
+	seller, payments, admin string
+	nodeLogs                func() string
+	key                     string // the buyer's wallet key file
+	buyer                   string // its account
+}
+
+func startBuyMarket(t *testing.T) buyMarket {
+	t.Helper()
+	m := buyMarket{curl: testenv.RequireTool(t, "curl", "curl"), env: cleanEnv(t), origin: startByteOrigin(t)}
+	m.ledger = startLedger(t, m.env)
+	m.seller, m.payments, m.admin, m.nodeLogs = startSellerNode(t, m.env, m.origin, m.ledger.url)
+	m.key = filepath.Join(t.TempDir(), "buyer.key")
+	m.buyer = strings.TrimSpace(mustCLI(t, m.env, "wallet", "new", "--key", m.key))
+	mustCLI(t, m.env, "wallet", "faucet", "--key", m.key, "--ledger", m.ledger.url)
+	return m
+}
+
 // startSellerNode runs `x402 init` and a paid `x402 node` that may only reach
 // origin and settles on the ledger at ledgerURL; it returns the seller's
 // account, payment session and admin addresses, and the node's logs.
@@ -164,14 +182,9 @@ claim_threshold = "0.001"
 // local endpoint: it hands out the seller's proxy URLs with the channel's
 // credentials, pays what the statements bill, and settles on SIGINT.
 func TestBuyWithoutListenPrintsTheSellersProxies(t *testing.T) {
-	curl := testenv.RequireTool(t, "curl", "curl")
-	env := cleanEnv(t)
-	org := startByteOrigin(t)
-	l := startLedger(t, env)
-	seller, payments, _, nodeLogs := startSellerNode(t, env, org, l.url)
-	key := filepath.Join(t.TempDir(), "buyer.key")
-	mustCLI(t, env, "wallet", "new", "--key", key)
-	mustCLI(t, env, "wallet", "faucet", "--key", key, "--ledger", l.url)
+	m := startBuyMarket(t)
+	curl, env, org, seller, payments, nodeLogs, key := m.curl, m.env, m.origin, m.seller, m.payments, m.nodeLogs, m.key
+	l := m.ledger
 	buy := startProc(t, env, "buy", "--seller", seller+"@"+payments, "--deposit", "1 USD",
 		"--max-price", "0.50 USD", "--challenge", "1s", "--key", key, "--ledger", l.url, "--json")
 	var ep buyEndpoints
