@@ -29,7 +29,9 @@ import (
 //   - direct-noprepay: the buyer pays only what it was billed, so every
 //     credit window waits for a payment round trip;
 //   - direct-link200: the origin paces its bytes at 200 MB/s, as an
-//     appliance's uplink would, so the relay is not CPU-bound.
+//     appliance's uplink would, so the relay is not CPU-bound;
+//   - direct-4MiB: statements every 4 MiB and a 16 MiB prepayment (the
+//     defaults before 2026-11-26), four times the statement cycles.
 //
 // pay-wire-% is the payment session's traffic on the wire (both
 // directions, UDP/IP headers included) per relayed byte; max-unpaid-B the
@@ -39,19 +41,21 @@ func BenchmarkPaidRelay(b *testing.B) {
 		name   string
 		local  bool
 		prepay int64
-		mbps   int // origin pacing, 0: as fast as it can
+		mbps   int    // origin pacing, 0: as fast as it can
+		every  uint64 // statement_every, 0: the default
 	}{
-		{"direct", false, 0, 0},
-		{"agent", true, 0, 0},
-		{"direct-noprepay", false, -1, 0},
-		{"direct-link200", false, 0, 200},
+		{"direct", false, 0, 0, 0},
+		{"agent", true, 0, 0, 0},
+		{"direct-noprepay", false, -1, 0, 0},
+		{"direct-link200", false, 0, 200, 0},
+		{"direct-4MiB", false, 16 << 20, 0, 4 << 20},
 	} {
 		perOp := 64 << 20
 		if bc.mbps > 0 {
 			perOp = 16 << 20
 		}
 		b.Run(bc.name, func(b *testing.B) {
-			pn := startPaidNetWith(b, func(*PaymentsSection) {}) // the defaults: 64 KiB window, 0.01 USD claims
+			pn := startPaidNetWith(b, func(ps *PaymentsSection) { ps.StatementEvery = bc.every }) // else the defaults: 64 KiB window, 0.01 USD claims
 			cfg := buyer.AgentConfig{
 				Key: pn.buyer.key, Ledger: pn.ledger, SellerAddr: pn.node.Addrs().Payments, Seller: pn.seller.acc,
 				Asset: pay.USD, Deposit: 5 * pay.Nano, Challenge: 50 * time.Millisecond,

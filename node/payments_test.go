@@ -136,7 +136,7 @@ func (pn *paidNet) balance(t *testing.T, a pay.Account) pay.Amount {
 
 func TestPaidDownloadThroughTheBuyerAgentSettlesExactly(t *testing.T) {
 	// The buyer's hash chains here have 1024 ticks of 64 KiB (64 MiB):
-	// 8 MiB stays within the first; at 60 MiB its prepayment (16 MiB) has
+	// 8 MiB stays within the first; at 60 MiB its prepayment (32 MiB) has
 	// run past it, and the next voucher is worth more than the bill.
 	for _, size := range []int{8 << 20, 60 << 20} {
 		t.Run(strconv.Itoa(size>>20)+"MiB", func(t *testing.T) { testPaidDownloadSettlesExactly(t, size) })

@@ -120,6 +120,10 @@ func StartAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		a.sess.Close()
 		return nil, fmt.Errorf("buyer: %w", err)
 	}
+	if prepay := cfg.Limits.prepayBytes(); prepay > 0 && a.welcome.StatementEvery >= prepay {
+		a.log.Warn("the seller bills less often than this buyer pays ahead: the relay will pause at every bill",
+			"statement_every", a.welcome.StatementEvery, "prepay_bytes", prepay)
+	}
 	if err := a.startLocal(); err != nil {
 		a.sess.Close()
 		return nil, err

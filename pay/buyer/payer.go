@@ -25,13 +25,13 @@ type Limits struct {
 	PrepayBytes int64
 }
 
-// DefaultPrepayBytes is the default prepayment. It must cover what the
-// relay moves during one payment round trip (statement, tick datagram, the
-// seller's fsync) plus the seller's statement interval, or the seller
-// pauses the relay at its credit window: 16 MiB covers about 10 ms at
-// loopback speed on a busy machine, or 160 ms at 100 MB/s, and is worth
-// under a cent at any sane price (0.0078 USD at 0.50 USD/GiB).
-const DefaultPrepayBytes = 16 << 20
+// DefaultPrepayBytes is the default prepayment. It must cover the seller's
+// statement interval (16 MiB by default) plus what the relay moves during
+// one payment round trip (statement, tick datagram, the seller's fsync), or
+// the seller pauses the relay at its credit window: 32 MiB leaves 16 MiB,
+// about 13 ms at loopback speed on a busy machine or 160 ms at 100 MB/s,
+// and is worth 0.016 USD at 0.50 USD/GiB.
+const DefaultPrepayBytes = 32 << 20
 
 // prepayBytes is the prepayment lim asks for, defaults applied.
 func (lim Limits) prepayBytes() uint64 {

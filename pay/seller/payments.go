@@ -98,7 +98,8 @@ func (s *Seller) AcceptTicks(ch pay.ChannelID, seq uint64, ticks uint32, preimag
 
 // markDirtyLocked queues c's best payment for the persister: at once when
 // the credit it buys may soon be needed, else with the next periodic
-// persist (persistEvery), which halves the fsyncs of a buyer paying ahead.
+// persist (Config.PersistEvery), which halves the fsyncs of a buyer paying
+// ahead. Acquire asks again as the relay spends the credit left.
 func (s *Seller) markDirtyLocked(c *channel) {
 	s.dirty[c] = struct{}{}
 	if s.persistNowLocked(c) {
@@ -112,10 +113,6 @@ func (s *Seller) kickPersister() {
 	default:
 	}
 }
-
-// persistEvery bounds how long a payment waits to be made durable when
-// nothing needs its credit yet.
-const persistEvery = 100 * time.Millisecond
 
 // persistNowLocked reports whether c's newest payment must be made durable
 // at once: its relays wait for credit, or the durable credit they have left
@@ -147,7 +144,7 @@ func (s *Seller) persistNowLocked(c *channel) bool {
 func (s *Seller) Run(ctx context.Context) error {
 	claimTick := time.NewTicker(time.Second)
 	defer claimTick.Stop()
-	persistTick := time.NewTicker(persistEvery)
+	persistTick := time.NewTicker(s.cfg.PersistEvery)
 	defer persistTick.Stop()
 	for {
 		select {

@@ -37,6 +37,10 @@ type Config struct {
 	// UsageChanged, unless SignalUsageAt set the next one (a pause always
 	// signals). 0: every relayed chunk.
 	UsageSignalBytes uint64
+	// PersistEvery bounds how long a payment waits to be made durable when
+	// nothing needs its credit yet (a payment whose credit may soon be
+	// needed is made durable at once). Default 100ms.
+	PersistEvery time.Duration
 	// Claim redeems b on the ledger and returns the channel's total claimed
 	// value afterwards. Nil: nothing is claimed (tests of the gate alone).
 	Claim  func(ctx context.Context, ch pay.ChannelID, b Best) (pay.Amount, error)
@@ -49,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Grace <= 0 {
 		c.Grace = 10 * time.Second
+	}
+	if c.PersistEvery <= 0 {
+		c.PersistEvery = 100 * time.Millisecond
 	}
 	if c.ClaimThreshold == 0 {
 		c.ClaimThreshold = pay.Nano / 100
@@ -224,6 +231,9 @@ func (s *Seller) Acquire(ctx context.Context, b *meter.Buyer, want int64) (int64
 			grant := min(want, avail)
 			c.outstanding += grant
 			s.noteExposureLocked(c, b)
+			if _, dirty := s.dirty[c]; dirty && s.persistNowLocked(c) {
+				s.kickPersister() // the relay nears the durable credit: make the newer payment durable before it pauses
+			}
 			if !c.pausedSince.IsZero() {
 				c.pausedFor += time.Since(c.pausedSince)
 				c.pausedSince = time.Time{}

@@ -358,3 +358,36 @@ func TestPaymentsAheadOfNeedArePersistedPeriodically(t *testing.T) {
 		return err == nil && all[f.ch.ID].Voucher.Seq == 2 && f.s.Status()[0].Durable == more
 	})
 }
+
+func TestLazyPaymentIsPersistedBeforeTheRelayNeedsIt(t *testing.T) {
+	// No periodic persist within the test: only need makes a payment durable.
+	f := newFixture(t, Config{CreditWindow: 64 << 10, Grace: time.Hour, PersistEvery: time.Hour})
+	ctx := context.Background()
+	tenMiB := pay.OwedForBytes(10<<20, price)
+	if _, err := f.s.AcceptVoucher(f.ch.ID, f.voucher(1, tenMiB)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the first payment, needed at once, on disk", func() bool { return f.s.Status()[0].Durable == tenMiB })
+	// 4 MiB more with 10 MiB of durable credit left waits for the periodic persist...
+	more := tenMiB + pay.OwedForBytes(4<<20, price)
+	if _, err := f.s.AcceptVoucher(f.ch.ID, f.voucher(2, more)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.s.Status()[0].Durable; got != tenMiB {
+		t.Fatalf("durable %d right after a payment ahead of need; want it still %d", got, tenMiB)
+	}
+	// ...until the relay spends the durable credit down to 2 MiB: then the
+	// persister runs at once, and the relay never pauses.
+	for spent := int64(0); spent < 8<<20; {
+		g, err := f.s.Acquire(ctx, f.meter, 256<<10)
+		if err != nil || g == 0 {
+			t.Fatalf("grant after %d bytes: %d, %v", spent, g, err)
+		}
+		f.relay(g)
+		spent += g
+	}
+	testenv.Eventually(t, "the second payment on disk before the credit runs out", func() bool { return f.s.Status()[0].Durable == more })
+	if st := f.s.Status()[0]; st.Pauses != 0 {
+		t.Fatalf("%d pauses; want none", st.Pauses)
+	}
+}
