@@ -26,6 +26,7 @@ const CheckpointInterval = 64
 type Member struct {
 	rt     *runtime.Replica
 	ledger *ledger.Ledger
+	app    *ledger.Replicated
 }
 
 // Domain is the consensus signing domain of a ledger genesis.
@@ -68,10 +69,14 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 	if log == nil {
 		log = slog.Default()
 	}
+	// The ledger authenticates the requests that carry its transactions
+	// (pbft.RequestAuthenticator): a replica checks one signature per
+	// transaction, the transaction's own.
+	app := ledger.NewReplicated(l)
 	rt, err := runtime.Start(runtime.ReplicaConfig{
 		Node: pbft.Config{
 			Domain: Domain(g.Ledger), ID: cfg.ID, Key: key, Replicas: pubs,
-			App:                ledger.NewReplicated(l),
+			App:                app,
 			CheckpointInterval: CheckpointInterval,
 		},
 		Listen:     listen,
@@ -84,7 +89,7 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 		l.Close()
 		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
 	}
-	return &Member{rt: rt, ledger: l}, nil
+	return &Member{rt: rt, ledger: l, app: app}, nil
 }
 
 // Status is the replica's consensus state.

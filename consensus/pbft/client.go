@@ -103,6 +103,36 @@ func (c *Client) Submit(op []byte) (*Request, []Outbound, error) {
 	return q, []Outbound{{To: Destination{Replica: primary}, Msg: q}}, nil
 }
 
+// SubmitUnsigned makes q, an unsigned request (see UnsignedRequest) of any
+// client id, the outstanding one and returns it addressed to every
+// replica: a replica routes the replies to an unsigned request to the
+// connection it received it on, so each must hear it from the client. The
+// replies are matched as for Submit; a Result with an empty Value means
+// f+1 replicas said q will never execute (a later request of its client
+// executed first). The client's own timestamps are not used.
+func (c *Client) SubmitUnsigned(q *Request) ([]Outbound, error) {
+	if c.cur != nil {
+		return nil, ErrBusy
+	}
+	if !q.Unsigned() {
+		return nil, fmt.Errorf("request of client %x is signed: %w", q.Client[:4], ErrInvalid)
+	}
+	if len(q.Op) > MaxOpBytes {
+		return nil, fmt.Errorf("operation of %d bytes exceeds %d: %w", len(q.Op), MaxOpBytes, ErrInvalid)
+	}
+	c.cur, c.sentAt, c.wait = q, c.now, c.cfg.RetransmitTimeout
+	clear(c.replies)
+	out := make([]Outbound, 0, len(c.cfg.Replicas))
+	for i := range c.cfg.Replicas {
+		out = append(out, Outbound{To: Destination{Replica: uint32(i)}, Msg: q})
+	}
+	return out, nil
+}
+
+// Abandon forgets the outstanding request (a runtime gives up an unsigned
+// request whose submitter stopped waiting; it may still execute).
+func (c *Client) Abandon() { c.cur = nil }
+
 // Step takes a reply. It returns the result once f+1 replicas sent
 // matching replies for the outstanding request, and an error for a reply
 // that does not verify.
@@ -125,7 +155,7 @@ func (c *Client) step(m Message, from int64) (*Result, error) {
 	if int(r.Replica) >= len(c.cfg.Replicas) {
 		return nil, fmt.Errorf("reply from replica %d: %w", r.Replica, ErrNotMember)
 	}
-	if c.cur == nil || r.Client != c.id || r.Timestamp != c.cur.Timestamp {
+	if c.cur == nil || r.Client != c.cur.Client || r.Timestamp != c.cur.Timestamp {
 		return nil, nil // stale or not ours
 	}
 	if int64(r.Replica) != from && !verify(c.cfg.Domain, c.cfg.Verify, c.cfg.Replicas[r.Replica], r) {

@@ -19,6 +19,39 @@ type Application interface {
 	Restore(snapshot []byte) error
 }
 
+// AuthenticateFunc decides whether an unsigned request (one whose Sig is
+// all zero, see UnsignedRequest) of client at timestamp with operation op
+// is authentic. It lets an application whose operations carry their own
+// signature spare the client a second one: the application vouches that
+// op was made by the holder of client's key, for exactly that timestamp
+// (for instance: op is a transaction signed by client's key whose nonce is
+// timestamp). It must be a pure function of its arguments, as VerifyFunc
+// (every correct replica must reach the same answer, and a runtime may call
+// it ahead on other goroutines to warm a cache), and it must never accept
+// an (op, timestamp) the holder of client's key did not sign: exactly-once
+// execution rests on it as it rests on request signatures. The client is
+// an ed25519 public key as in ClientID (an unnamed type, so an application
+// need not import this package).
+type AuthenticateFunc func(client [32]byte, timestamp uint64, op []byte) bool
+
+// RequestAuthenticator is an Application that authenticates unsigned
+// requests; Config.Authenticate defaults to its AuthenticateRequest.
+type RequestAuthenticator interface {
+	AuthenticateRequest(client [32]byte, timestamp uint64, op []byte) bool
+}
+
+// AuthenticatorOf returns cfg.Authenticate, or its application's
+// AuthenticateRequest when that is nil and the application has one, or nil.
+func AuthenticatorOf(cfg *Config) AuthenticateFunc {
+	if cfg.Authenticate != nil {
+		return cfg.Authenticate
+	}
+	if a, ok := cfg.App.(RequestAuthenticator); ok {
+		return a.AuthenticateRequest
+	}
+	return nil
+}
+
 // Config configures one replica. Zero tunables take the defaults below.
 type Config struct {
 	Domain Domain
@@ -63,6 +96,10 @@ type Config struct {
 	TransferRetry int
 	// Verify checks signatures; nil means ed25519.Verify.
 	Verify VerifyFunc
+	// Authenticate vouches for unsigned requests; nil means the App's
+	// AuthenticateRequest if it is a RequestAuthenticator, else unsigned
+	// requests are rejected as badly signed.
+	Authenticate AuthenticateFunc
 }
 
 // Defaults for zero Config tunables.
@@ -107,6 +144,7 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Verify == nil {
 		out.Verify = ed25519.Verify
 	}
+	out.Authenticate = AuthenticatorOf(&out)
 	n := len(out.Replicas)
 	switch {
 	case n == 0 || (n-1)%3 != 0 || n > MaxReplicas:

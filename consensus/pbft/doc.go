@@ -15,4 +15,14 @@
 // an Application, which it calls synchronously and deterministically when a
 // batch commits, at checkpoints (Digest, Snapshot) and on state transfer
 // (Restore).
+//
+// Requests are signed by their client's key, except when the operation
+// authenticates itself: an application whose transactions carry their
+// sender's signature (the ledger) can vouch for an unsigned request
+// (UnsignedRequest, Config.Authenticate) whose client id is the sender's
+// key and whose timestamp the transaction's signature covers (its nonce).
+// Each replica then checks one signature per request, the transaction's,
+// instead of the request's and then the transaction's again; exactly-once
+// is unchanged, since nobody without the key can make a request of that
+// client at a timestamp it did not sign.
 package pbft

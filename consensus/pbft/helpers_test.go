@@ -49,6 +49,7 @@ type cluster struct {
 	result *Result
 	stores []*testStore
 	pubs   []ed25519.PublicKey
+	hook   func(*Config) // adjusts every replica's config (nil: none)
 }
 
 // testStore applies Persist like a runtime's storage would.
@@ -86,13 +87,20 @@ func (s *testStore) load() *Persisted {
 }
 
 func (c *cluster) config(i int, app Application) Config {
-	return Config{Domain: testDomain, ID: uint32(i), Key: testKey("replica", i), Replicas: c.pubs, App: app,
+	cfg := Config{Domain: testDomain, ID: uint32(i), Key: testKey("replica", i), Replicas: c.pubs, App: app,
 		CheckpointInterval: 4, MaxBatch: 2}
+	if c.hook != nil {
+		c.hook(&cfg)
+	}
+	return cfg
 }
 
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t *testing.T, n int) *cluster { return newClusterWith(t, n, nil) }
+
+// newClusterWith is newCluster with hook adjusting every replica's config.
+func newClusterWith(t *testing.T, n int, hook func(*Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t}
+	c := &cluster{t: t, hook: hook}
 	var pubs []ed25519.PublicKey
 	for i := range n {
 		pubs = append(pubs, testKey("replica", i).Public().(ed25519.PublicKey))
@@ -184,11 +192,17 @@ func (c *cluster) tick(down map[int]bool) {
 // submit sends op and drives the cluster until the client has a result.
 func (c *cluster) submit(op string, down map[int]bool) *Result {
 	c.t.Helper()
-	c.result = nil
 	_, out, err := c.client.Submit([]byte(op))
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	return c.drive(op, out, down)
+}
+
+// drive delivers out and runs the cluster until the client has a result.
+func (c *cluster) drive(op string, out []Outbound, down map[int]bool) *Result {
+	c.t.Helper()
+	c.result = nil
 	for _, ob := range out {
 		c.inbox = append(c.inbox, ob)
 		c.froms = append(c.froms, -1)

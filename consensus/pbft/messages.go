@@ -68,6 +68,17 @@ type Request struct {
 	Sig       Signature
 }
 
+// UnsignedRequest returns the request of client at timestamp for op that
+// carries no signature (an all-zero Sig): replicas accept it only when
+// their Config.Authenticate vouches for it, and anyone holding a
+// self-authenticating op can build it without the client's key.
+func UnsignedRequest(client ClientID, timestamp uint64, op []byte) *Request {
+	return &Request{Client: client, Timestamp: timestamp, Op: op}
+}
+
+// Unsigned reports whether r carries no signature (see UnsignedRequest).
+func (r *Request) Unsigned() bool { return r.Sig == Signature{} }
+
 // PrePrepare is the primary's assignment of sequence number Seq in View to
 // the batch with digest Digest. The signature covers the header only; the
 // attached Batch is checked against Digest, so a header with its signature

@@ -20,8 +20,15 @@ func (n *Node) onRequest(q *Request) error {
 	}
 	if cs := n.clients[q.Client]; cs != nil && q.Timestamp <= cs.ts {
 		n.metrics.DuplicateRequests++
-		if q.Timestamp == cs.ts {
+		switch {
+		case q.Timestamp == cs.ts:
 			n.reply(q.Client, cs.ts, cs.result)
+		case q.Unsigned():
+			// An application-authenticated client is shared by whoever
+			// holds its key (an account's processes), so an older request
+			// may still be awaited: say it will never execute here (an
+			// empty result; applications never return one).
+			n.reply(q.Client, q.Timestamp, nil)
 		}
 		return nil
 	}
@@ -46,7 +53,14 @@ func (n *Node) onRequest(q *Request) error {
 	return nil
 }
 
+// verifyRequest checks a request's signature by its client or, for an
+// unsigned request, asks the application (Config.Authenticate). The two
+// never mix: a signed request is not taken on the application's word, and
+// an unsigned one has exactly one encoding for its (client, timestamp, op).
 func (n *Node) verifyRequest(q *Request) bool {
+	if q.Unsigned() {
+		return n.cfg.Authenticate != nil && n.cfg.Authenticate(q.Client, q.Timestamp, q.Op)
+	}
 	return n.cfg.Verify(ed25519.PublicKey(q.Client[:]), n.d.SignedBytes(q), q.Sig[:])
 }
 

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -74,6 +75,11 @@ type Client struct {
 	wg       sync.WaitGroup
 	once     sync.Once
 
+	// unsigned maps the outstanding unsigned requests (of client ids that
+	// are not the client's identities) to the session driving each.
+	unsignedMu sync.Mutex
+	unsigned   map[unsignedKey]*session
+
 	// latency is the smoothed finality; the retransmission timeout follows
 	// it within [minRetransmit, maxRetransmit].
 	latency                      latencyEstimate
@@ -90,7 +96,13 @@ type reply struct {
 type job struct {
 	ctx  context.Context
 	op   []byte
+	req  *pbft.Request  // an unsigned request to drive instead of signing op
 	done chan jobResult // buffered: the session never blocks on it
+}
+
+type unsignedKey struct {
+	client pbft.ClientID
+	ts     uint64
 }
 
 type jobResult struct {
@@ -152,7 +164,7 @@ func Dial(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("pbft client: %w", err)
 	}
 	c := &Client{ep: ep, verify: newVerifier(cfg.Domain, cfg.Replicas), jobs: make(chan *job),
-		byID: make(map[pbft.ClientID]*session, len(keys)), minRetransmit: cfg.MinRetransmitAfter,
+		byID: make(map[pbft.ClientID]*session, len(keys)), unsigned: map[unsignedKey]*session{}, minRetransmit: cfg.MinRetransmitAfter,
 		maxRetransmit: cfg.RetransmitAfter}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	retransmit := ticks(cfg.RetransmitAfter, cfg.TickInterval)
@@ -199,7 +211,29 @@ func (c *Client) Submit(ctx context.Context, op []byte) ([]byte, error) {
 	if len(op) > pbft.MaxOpBytes {
 		return nil, fmt.Errorf("pbft client: operation of %d bytes exceeds %d: %w", len(op), pbft.MaxOpBytes, pbft.ErrInvalid)
 	}
-	j := &job{ctx: ctx, op: op, done: make(chan jobResult, 1)}
+	return c.submit(ctx, &job{ctx: ctx, op: op, done: make(chan jobResult, 1)})
+}
+
+// SubmitUnsigned orders an unsigned request of client at timestamp for op
+// (see pbft.UnsignedRequest): the shard's application must authenticate
+// it (the ledger does for a transaction signed by client's key whose nonce
+// is timestamp), so no signature is made or checked for the request
+// itself. It is sent to every replica at once, which routes its replies
+// back on this client's connection. As Submit otherwise, except that an
+// empty result means f+1 replicas said it will never execute (a later
+// timestamp of client executed first).
+func (c *Client) SubmitUnsigned(ctx context.Context, client [32]byte, timestamp uint64, op []byte) ([]byte, error) {
+	if len(op) > pbft.MaxOpBytes {
+		return nil, fmt.Errorf("pbft client: operation of %d bytes exceeds %d: %w", len(op), pbft.MaxOpBytes, pbft.ErrInvalid)
+	}
+	if _, own := c.byID[client]; own {
+		return nil, fmt.Errorf("pbft client: unsigned request of its own identity: %w", pbft.ErrInvalid)
+	}
+	q := pbft.UnsignedRequest(client, timestamp, bytes.Clone(op))
+	return c.submit(ctx, &job{ctx: ctx, req: q, done: make(chan jobResult, 1)})
+}
+
+func (c *Client) submit(ctx context.Context, j *job) ([]byte, error) {
 	select {
 	case c.jobs <- j:
 	case <-ctx.Done():
@@ -249,9 +283,37 @@ func (c *Client) deliver(from uint32, m pbft.Message) {
 	}
 	// Replies to a request already decided (the third and fourth of four)
 	// are dropped here rather than waking the identity for nothing.
-	if s := c.byID[r.Client]; s != nil && r.Timestamp == s.waiting.Load() {
+	if s := c.byID[r.Client]; s != nil {
+		if r.Timestamp == s.waiting.Load() {
+			s.deliver(from, m)
+		}
+		return
+	}
+	c.unsignedMu.Lock()
+	s := c.unsigned[unsignedKey{r.Client, r.Timestamp}]
+	c.unsignedMu.Unlock()
+	if s != nil {
 		s.deliver(from, m)
 	}
+}
+
+// await registers s as the session waiting for the replies to unsigned
+// request q (the latest of two submissions of the same request gets them;
+// the other waits for its retransmission timeout and then its context).
+func (c *Client) await(q *pbft.Request, s *session) {
+	c.unsignedMu.Lock()
+	c.unsigned[unsignedKey{q.Client, q.Timestamp}] = s
+	c.unsignedMu.Unlock()
+}
+
+// release undoes await.
+func (c *Client) release(q *pbft.Request, s *session) {
+	k := unsignedKey{q.Client, q.Timestamp}
+	c.unsignedMu.Lock()
+	if c.unsigned[k] == s {
+		delete(c.unsigned, k)
+	}
+	c.unsignedMu.Unlock()
 }
 
 // deliver hands a reply read from the link to replica from to the
@@ -290,6 +352,9 @@ func (s *session) run() {
 	)
 	defer func() {
 		if cur != nil {
+			if cur.req != nil {
+				s.c.release(cur.req, s)
+			}
 			cur.done <- jobResult{err: ErrClosed}
 		}
 	}()
@@ -300,20 +365,48 @@ func (s *session) run() {
 	}
 	for {
 		jobs := s.c.jobs
+		var gaveUp <-chan struct{}
 		if cur != nil {
 			jobs = nil
+			if cur.req != nil {
+				// An unsigned request may never be answered (a replica
+				// drops one the application does not vouch for), so its
+				// identity stops driving it when its submitter stops
+				// waiting; a signed one is driven to completion.
+				gaveUp = cur.ctx.Done()
+			}
 		}
 		select {
 		case <-s.c.ctx.Done():
 			return
+		case <-gaveUp:
+			s.c.release(cur.req, s)
+			s.core.Abandon()
+			s.waiting.Store(0)
+			t.Stop()
+			cur.done <- jobResult{err: fmt.Errorf("pbft client: submit: %w", cur.ctx.Err())}
+			cur = nil
 		case j := <-jobs:
 			s.core.SetRetransmitTimeout(ticks(s.c.latency.timeout(s.c.minRetransmit, s.c.maxRetransmit), s.tick))
-			q, out, err := s.core.Submit(j.op)
+			var (
+				out []pbft.Outbound
+				err error
+			)
+			if j.req != nil {
+				s.c.await(j.req, s) // before it is sent: replies may be quick
+				if out, err = s.core.SubmitUnsigned(j.req); err != nil {
+					s.c.release(j.req, s)
+				}
+			} else {
+				var q *pbft.Request
+				if q, out, err = s.core.Submit(j.op); err == nil {
+					s.waiting.Store(q.Timestamp)
+				}
+			}
 			if err != nil {
 				j.done <- jobResult{err: fmt.Errorf("pbft client: submit: %w", err)}
 				continue
 			}
-			s.waiting.Store(q.Timestamp)
 			cur, began, clock = j, time.Now(), time.Now()
 			arm()
 			s.send(out)
@@ -325,6 +418,9 @@ func (s *session) run() {
 			}
 			if res != nil && cur != nil {
 				s.waiting.Store(0)
+				if cur.req != nil {
+					s.c.release(cur.req, s)
+				}
 				s.c.latency.observe(time.Since(began))
 				cur.done <- jobResult{value: res.Value}
 				cur = nil

@@ -77,8 +77,10 @@ func Start(cfg ReplicaConfig) (*Replica, error) {
 
 func (r *Replica) open() error {
 	c := &r.cfg
+	c.Node.Authenticate = pbft.AuthenticatorOf(&c.Node)
 	if c.Node.Verify == nil {
 		r.verify = newVerifier(c.Node.Domain, c.Node.Replicas)
+		r.verify.auth = c.Node.Authenticate
 		c.Node.Verify = r.verify.Verify
 	}
 	pc := c.PacketConn

@@ -17,9 +17,15 @@ const verifyCacheSize = 1 << 14
 // threaded core finds them in the cache instead of verifying again. Its
 // Verify is a pure function of its arguments, as pbft.VerifyFunc requires:
 // a cache hit is only ever a triple ed25519.Verify accepted.
+//
+// Unsigned requests are the application's to authenticate (pbft.Config's
+// Authenticate): precheck calls it on the reader goroutines too, so an
+// application that caches what it verified (the ledger does) pays for its
+// signature check there and not on the event loop.
 type verifier struct {
 	domain   pbft.Domain
 	replicas []ed25519.PublicKey
+	auth     pbft.AuthenticateFunc // nil on clients
 
 	mu       sync.Mutex
 	cur, old map[[32]byte]struct{}
@@ -66,6 +72,12 @@ func (v *verifier) precheck(m pbft.Message) {
 }
 
 func (v *verifier) check(m pbft.Message) {
+	if q, ok := m.(*pbft.Request); ok && q.Unsigned() {
+		if v.auth != nil {
+			v.auth(q.Client, q.Timestamp, q.Op) // warms the application's cache; the core asks again
+		}
+		return
+	}
 	pub, sig := v.signer(m)
 	if pub == nil {
 		return

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,11 +52,12 @@ func decodeOp(b []byte) (kind uint8, at int64, payload []byte, err error) {
 // forward (shortening challenge periods); having the primary stamp batches,
 // checked by replicas against their clocks, is the fix, not yet built.
 type Replicated struct {
-	l *Ledger
+	l    *Ledger
+	sigs *sigCache
 }
 
 // NewReplicated wraps l.
-func NewReplicated(l *Ledger) *Replicated { return &Replicated{l: l} }
+func NewReplicated(l *Ledger) *Replicated { return &Replicated{l: l, sigs: newSigCache()} }
 
 // opResult is a read's answer (or a malformed op's error), as JSON.
 type opResult struct {
@@ -65,12 +67,14 @@ type opResult struct {
 }
 
 // Apply applies one committed batch and returns one result per op: a
-// Receipt for a transaction, an opResult for a read. Transactions are
-// verified in parallel and committed together; reads see the state after
-// the batch's transactions.
+// Receipt with the transaction's TxID for a transaction, an opResult for a
+// read. A transaction whose signature AuthenticateRequest verified is not
+// verified again; the others are verified in parallel. The transactions
+// are committed together; reads see the state after them.
 func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 	results := make([][]byte, len(ops))
 	var txs []SignedTx
+	var encs [][]byte
 	var txIdx []int
 	var now int64
 	for i, op := range ops {
@@ -87,12 +91,12 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 			results[i] = encodeResult(Receipt{Err: err.Error()})
 			continue
 		}
-		txs, txIdx = append(txs, tx), append(txIdx, i)
+		txs, encs, txIdx = append(txs, tx), append(encs, payload), append(txIdx, i)
 		now = max(now, at)
 	}
 	if len(txs) > 0 {
-		for j, rc := range r.l.ApplyBatch(txs, now) {
-			results[txIdx[j]] = encodeResult(rc)
+		for j, rc := range r.l.applyBatch(txs, now, r.verifyAll(txs, encs)) {
+			results[txIdx[j]] = encodeResult(txResult{Receipt: rc, Tx: txID(encs[j])})
 		}
 	}
 	for i, op := range ops {
@@ -103,6 +107,24 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 		results[i] = encodeResult(r.read(kind, payload))
 	}
 	return results
+}
+
+// verifyAll returns the signature errors of txs (encoded as encs): nil for
+// those in the cache, the others verified in parallel on all cores.
+func (r *Replicated) verifyAll(txs []SignedTx, encs [][]byte) []error {
+	errs := make([]error, len(txs))
+	var miss []SignedTx
+	var missIdx []int
+	for i, enc := range encs {
+		if !r.sigs.hit(sha256.Sum256(enc)) {
+			miss, missIdx = append(miss, txs[i]), append(missIdx, i)
+		}
+	}
+	r.sigs.checks.Add(uint64(len(miss)))
+	for j, err := range VerifyBatch(r.l.d, miss) {
+		errs[missIdx[j]] = err
+	}
+	return errs
 }
 
 func (r *Replicated) read(kind uint8, payload []byte) opResult {
@@ -169,22 +191,61 @@ type Orderer interface {
 // ShardClient is the ledger Client (and BindingReader) of a PBFT shard:
 // every call is an op the shard orders.
 type ShardClient struct {
-	o   Orderer
-	g   Genesis
-	now func() time.Time
+	o        Orderer
+	g        Genesis
+	now      func() time.Time
+	patience time.Duration // unsignedPatience; tests shorten it
 }
 
 // NewShardClient talks to the shard of genesis g through o.
 func NewShardClient(o Orderer, g Genesis) *ShardClient {
-	return &ShardClient{o: o, g: g, now: time.Now}
+	return &ShardClient{o: o, g: g, now: time.Now, patience: unsignedPatience}
 }
 
 // Genesis implements Client.
 func (c *ShardClient) Genesis(context.Context) (Genesis, error) { return c.g, nil }
 
-// Submit implements Client.
+// UnsignedOrderer is an Orderer that can also order an unsigned request
+// of another client id at a given timestamp, which the shard's application
+// authenticates (the consensus client implements it; see
+// Replicated.AuthenticateRequest). An empty result means the request will
+// never execute (a later timestamp of that client executed first).
+type UnsignedOrderer interface {
+	Orderer
+	SubmitUnsigned(ctx context.Context, client [32]byte, timestamp uint64, op []byte) ([]byte, error)
+}
+
+// unsignedPatience is how long Submit waits for a transaction ordered as an
+// unsigned request before it checks the transaction's signature itself: a
+// badly signed one is never answered (replicas drop it as unauthentic) and
+// goes the signed way, where the ledger rejects it with a receipt.
+const unsignedPatience = 2 * time.Second
+
+// ErrUnknownOutcome is returned (wrapped) by ShardClient.Submit when the
+// transaction's account ordered a later nonce while the transaction waited
+// and its own nonce is used: whether this transaction or another one of
+// the same nonce used it cannot be told.
+var ErrUnknownOutcome = errors.New("outcome unknown")
+
+// Submit implements Client. When the orderer is an UnsignedOrderer, tx is
+// ordered as the unsigned request of its account (the client id) at its
+// nonce (the timestamp): replicas then check one signature per
+// transaction, tx's own, instead of a request signature as well. The
+// result names the transaction it is for; if it is another one (this
+// account submitted another transaction with the same nonce first), or
+// the request will never execute and tx's nonce is still free, tx is
+// ordered as an ordinary signed request of one of the orderer's
+// identities, as without an UnsignedOrderer.
 func (c *ShardClient) Submit(ctx context.Context, tx SignedTx) (Receipt, error) {
-	res, err := c.o.Submit(ctx, encodeOp(opTx, c.now(), tx.Marshal()))
+	enc := tx.Marshal()
+	op := encodeOp(opTx, c.now(), enc)
+	if u, ok := c.o.(UnsignedOrderer); ok {
+		rc, done, err := c.submitUnsigned(ctx, u, tx, enc, op)
+		if done {
+			return rc, err
+		}
+	}
+	res, err := c.o.Submit(ctx, op)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("shard submit: %w", err)
 	}
@@ -193,6 +254,50 @@ func (c *ShardClient) Submit(ctx context.Context, tx SignedTx) (Receipt, error) 
 		return Receipt{}, fmt.Errorf("shard submit: bad receipt: %w", err)
 	}
 	return rc, nil
+}
+
+// submitUnsigned orders tx as its account's unsigned request; done is
+// false when tx must go the signed way instead.
+func (c *ShardClient) submitUnsigned(ctx context.Context, u UnsignedOrderer, tx SignedTx, enc, op []byte) (rc Receipt, done bool, err error) {
+	var res []byte
+	for patient := true; ; patient = false {
+		wait, cancel := ctx, context.CancelFunc(func() {})
+		if patient {
+			wait, cancel = context.WithTimeout(ctx, c.patience)
+		}
+		res, err = u.SubmitUnsigned(wait, tx.From, tx.Nonce, op)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !patient || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return Receipt{}, true, fmt.Errorf("shard submit: %w", err)
+		}
+		if tx.Verify(c.g.Domain()) != nil {
+			return Receipt{}, false, nil // never answered as unsigned; rejected as signed
+		}
+	}
+	if len(res) == 0 {
+		// A later nonce of the account executed first. If tx's nonce is
+		// still free, tx never executed (and now never will as unsigned).
+		st, err := c.Account(ctx, tx.From)
+		if err != nil {
+			return Receipt{}, true, fmt.Errorf("shard submit: %w", err)
+		}
+		if st.Nonce >= tx.Nonce {
+			return Receipt{}, true, fmt.Errorf("shard submit: nonce %d of %s was used while the transaction waited: %w",
+				tx.Nonce, tx.From, ErrUnknownOutcome)
+		}
+		return Receipt{}, false, nil
+	}
+	var tr txResult
+	if err := json.Unmarshal(res, &tr); err != nil {
+		return Receipt{}, true, fmt.Errorf("shard submit: bad receipt: %w", err)
+	}
+	if tr.Tx != txID(enc) {
+		return Receipt{}, false, nil // the nonce's slot went to another transaction
+	}
+	return tr.Receipt, true, nil
 }
 
 func (c *ShardClient) read(ctx context.Context, kind uint8, key []byte, v any) (bool, error) {

@@ -93,10 +93,10 @@ func TestClientStream(t *testing.T) {
 	defer link.Close()
 	waitFor(t, "the client stream to connect", link.Connected)
 
-	link.Send(pbft.Encode(&pbft.Request{Client: clientID(key(t)), Timestamp: 1})) // not attached
-	link.Send(pbft.Encode(&pbft.Request{Client: clientID(ck), Timestamp: 1}))     // the connection's own key, not attached either
+	link.Send(pbft.Encode(&pbft.Request{Client: clientID(key(t)), Timestamp: 1, Sig: pbft.Signature{1}})) // not attached
+	link.Send(pbft.Encode(&pbft.Request{Client: clientID(ck), Timestamp: 1, Sig: pbft.Signature{1}}))     // the connection's own key, not attached either
 	for _, k := range ids {
-		link.Send(pbft.Encode(&pbft.Request{Client: clientID(k), Timestamp: 1}))
+		link.Send(pbft.Encode(&pbft.Request{Client: clientID(k), Timestamp: 1, Sig: pbft.Signature{1}}))
 	}
 	for _, k := range ids {
 		d := recv(t, got)
@@ -113,6 +113,28 @@ func TestClientStream(t *testing.T) {
 			t.Fatalf("reply %+v", r)
 		}
 	}
+
+	// An unsigned request of any client id is delivered (the application
+	// authenticates it), and replies to that id then go to this stream;
+	// before it, they had nowhere to go.
+	account := clientID(key(t))
+	if srv.SendClient(account, pbft.Encode(&pbft.Reply{Client: account, Timestamp: 9})) {
+		t.Fatal("a reply to an unknown client was queued")
+	}
+	link.Send(pbft.Encode(pbft.UnsignedRequest(account, 9, []byte("tx"))))
+	if d := recv(t, got); d.m.(*pbft.Request).Client != account || !d.m.(*pbft.Request).Unsigned() {
+		t.Fatalf("delivered %+v", d)
+	}
+	if !srv.SendClient(account, pbft.Encode(&pbft.Reply{Client: account, Timestamp: 9})) {
+		t.Fatal("reply to an unsigned request's client not routed")
+	}
+	if r, ok := recv(t, replies).(*pbft.Reply); !ok || r.Client != account || r.Timestamp != 9 {
+		t.Fatalf("reply %+v", r)
+	}
+	link.Close()
+	waitFor(t, "the route to go with its stream", func() bool {
+		return !srv.SendClient(account, pbft.Encode(&pbft.Reply{Client: account, Timestamp: 9}))
+	})
 }
 
 // FuzzDecodeAttach: no input makes the attach decoder panic, and what it

@@ -92,6 +92,9 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*quic.Conn]struct{}
 	clients map[pbft.ClientID]*clientStream
+	// routes are where replies to unsigned requests go: the client stream
+	// that last sent one of that client id (see routeUnsigned).
+	routes map[pbft.ClientID]*clientStream
 
 	badFrames      atomic.Uint64
 	rejected       atomic.Uint64
@@ -101,8 +104,9 @@ type Server struct {
 // clientStream is the message stream of one connected client: replies go
 // out on it through a writer goroutine.
 type clientStream struct {
-	queue chan []byte
-	done  chan struct{}
+	queue  chan []byte
+	done   chan struct{}
+	routed int // routes ever given to it (under Server.mu)
 }
 
 // Serve starts accepting connections on e.
@@ -140,7 +144,8 @@ func (e *Endpoint) Serve(cfg ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, ln: ln, ctx: ctx, cancel: cancel, log: cfg.Logger,
-		conns: map[*quic.Conn]struct{}{}, clients: map[pbft.ClientID]*clientStream{}}
+		conns: map[*quic.Conn]struct{}{}, clients: map[pbft.ClientID]*clientStream{},
+		routes: map[pbft.ClientID]*clientStream{}}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -156,6 +161,9 @@ func (s *Server) Metrics() ServerMetrics {
 func (s *Server) SendClient(id pbft.ClientID, frame []byte) bool {
 	s.mu.Lock()
 	cs := s.clients[id]
+	if cs == nil {
+		cs = s.routes[id]
+	}
 	s.mu.Unlock()
 	if cs != nil {
 		select {
@@ -279,13 +287,14 @@ func (s *Server) serveStatus(st *quic.Stream) {
 func (s *Server) serveMessages(peer Peer, st *quic.Stream, r *bufio.Reader) {
 	max := s.cfg.MaxFrame
 	own := func(id pbft.ClientID) bool { return id == peer.Client }
+	var cs *clientStream
 	if !peer.IsReplica() {
 		max = s.cfg.MaxClientFrame
 		ids := []pbft.ClientID{peer.Client}
-		cs := s.attachClients(ids, st, s.cfg.Queue, clientWriteBuffer)
+		cs = s.attachClients(ids, st, s.cfg.Queue, clientWriteBuffer)
 		defer s.detachClients(ids, cs)
 	}
-	s.readStream(peer, r, max, own)
+	s.readStream(peer, cs, r, max, own)
 }
 
 // serveClients serves a client stream of several identities: they are
@@ -314,19 +323,23 @@ func (s *Server) serveClients(peer Peer, st *quic.Stream, r *bufio.Reader) {
 	}
 	cs := s.attachClients(ids, st, s.cfg.Queue*min(len(ids), clientQueueIdentities), sharedWriteBuffer)
 	defer s.detachClients(ids, cs)
-	s.readStream(peer, r, s.cfg.MaxClientFrame, func(id pbft.ClientID) bool {
+	s.readStream(peer, cs, r, s.cfg.MaxClientFrame, func(id pbft.ClientID) bool {
 		_, ok := set[id]
 		return ok
 	})
 }
 
 // readStream hands every admissible message of the stream to OnMessage;
-// own says whose requests a client's stream may carry.
-func (s *Server) readStream(peer Peer, r *bufio.Reader, max int, own func(pbft.ClientID) bool) {
+// own says whose requests a client's stream may carry, cs is a client
+// stream's reply queue (nil for a replica).
+func (s *Server) readStream(peer Peer, cs *clientStream, r *bufio.Reader, max int, own func(pbft.ClientID) bool) {
 	deliver := func(m pbft.Message) {
 		if !s.admissible(peer, m, own) {
 			s.rejected.Add(1)
 			return
+		}
+		if q, ok := m.(*pbft.Request); ok && cs != nil && q.Unsigned() && !own(q.Client) {
+			s.routeUnsigned(q.Client, cs)
 		}
 		s.cfg.OnMessage(peer, m)
 	}
@@ -338,13 +351,14 @@ func (s *Server) readStream(peer Peer, r *bufio.Reader, max int, own func(pbft.C
 
 // admissible reports whether peer may send m: a replica anything but a
 // reply (signatures are the core's to check), a client only requests of
-// the identities its stream owns.
+// the identities its stream owns, and unsigned requests of any client id
+// (the application authenticates them, see pbft.UnsignedRequest).
 func (s *Server) admissible(peer Peer, m pbft.Message, own func(pbft.ClientID) bool) bool {
 	switch m := m.(type) {
 	case *pbft.Reply:
 		return false
 	case *pbft.Request:
-		return peer.IsReplica() || own(m.Client)
+		return peer.IsReplica() || own(m.Client) || m.Unsigned()
 	default:
 		return peer.IsReplica()
 	}
@@ -389,5 +403,39 @@ func (s *Server) detachClients(ids []pbft.ClientID, cs *clientStream) {
 			delete(s.clients, id)
 		}
 	}
+	if cs.routed > 0 {
+		for id, r := range s.routes {
+			if r == cs {
+				delete(s.routes, id)
+			}
+		}
+	}
 	s.mu.Unlock()
+}
+
+// MaxRoutes bounds the client ids of unsigned requests a Server remembers
+// a reply route for; further ids are not routed until routes free up (their
+// clients fall back to signed requests of attached identities).
+const MaxRoutes = 1 << 16
+
+// routeUnsigned makes cs, the client stream an unsigned request of id came
+// in on, the one replies to id go out on. An unsigned request proves
+// nothing about the connection that carries it (anyone who saw it can
+// resend it), so the latest sender wins and a client re-claims its route
+// with every retransmission (which goes to every replica). Someone who
+// keeps resending a client's request can delay its replies from this
+// replica, not forge or learn anything: replies are signed and carry no
+// secret, and the request executes once either way.
+func (s *Server) routeUnsigned(id pbft.ClientID, cs *clientStream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.routes[id]; ok {
+		if old == cs {
+			return
+		}
+	} else if len(s.routes) >= MaxRoutes {
+		return
+	}
+	s.routes[id] = cs
+	cs.routed++
 }

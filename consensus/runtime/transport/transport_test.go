@@ -79,8 +79,8 @@ func TestServerAdmission(t *testing.T) {
 
 	var cid pbft.ClientID
 	copy(cid[:], pub(ck))
-	own := &pbft.Request{Client: cid, Timestamp: 1, Op: []byte("x")}
-	forged := &pbft.Request{Client: pbft.ClientID{1}, Timestamp: 1, Op: []byte("x")}
+	own := &pbft.Request{Client: cid, Timestamp: 1, Op: []byte("x"), Sig: pbft.Signature{1}}
+	forged := &pbft.Request{Client: pbft.ClientID{1}, Timestamp: 1, Op: []byte("x"), Sig: pbft.Signature{1}}
 	client.Send([]byte{0xff, 1, 2})                     // garbage
 	client.Send(pbft.Encode(forged))                    // another client's request
 	client.Send(pbft.Encode(&pbft.Prepare{Replica: 1})) // a client posing as a replica

@@ -1,0 +1,144 @@
+package pbft
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+)
+
+// selfAuth is an application's authenticator for tests: an op is
+// "authentic" for (client, timestamp) when it names both, standing in for
+// a transaction signed by the client's key that covers its nonce.
+type selfAuth struct {
+	calls atomic.Uint64
+}
+
+func authOp(client ClientID, ts uint64, what string) []byte {
+	return fmt.Appendf(nil, "%x@%d:%s", client[:4], ts, what)
+}
+
+func (a *selfAuth) authenticate(client [32]byte, ts uint64, op []byte) bool {
+	a.calls.Add(1)
+	return bytes.HasPrefix(op, fmt.Appendf(nil, "%x@%d:", client[:4], ts))
+}
+
+// countingVerify counts the signature checks made by key.
+type countingVerify struct {
+	by map[string]*atomic.Uint64
+}
+
+func (v *countingVerify) verify(pub ed25519.PublicKey, msg, sig []byte) bool {
+	if c := v.by[string(pub)]; c != nil {
+		c.Add(1)
+	}
+	return ed25519.Verify(pub, msg, sig)
+}
+
+func TestUnsignedRequestsAreAuthenticatedByTheApplicationAlone(t *testing.T) {
+	account := ClientID(testKey("account", 0).Public().(ed25519.PublicKey))
+	auth := &selfAuth{}
+	checks := &countingVerify{by: map[string]*atomic.Uint64{string(account[:]): {}}}
+	c := newClusterWith(t, 4, func(cfg *Config) {
+		cfg.Authenticate = auth.authenticate
+		cfg.Verify = checks.verify
+	})
+	for ts := uint64(1); ts <= 6; ts++ {
+		out, err := c.client.SubmitUnsigned(UnsignedRequest(account, ts, authOp(account, ts, "pay")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != 4 {
+			t.Fatalf("an unsigned request went to %d replicas, want every one", len(out))
+		}
+		res := c.drive("unsigned", out, nil)
+		if want := fmt.Sprint(ts); string(res.Value) != want || res.Timestamp != ts {
+			t.Fatalf("ts %d: result %q at %d, want %q", ts, res.Value, res.Timestamp, want)
+		}
+	}
+	for i, n := range c.nodes {
+		if c.apps[i].n != 6 || n.Metrics().BadSignature != 0 {
+			t.Fatalf("replica %d applied %d, %d bad signatures", i, c.apps[i].n, n.Metrics().BadSignature)
+		}
+	}
+	// No signature of the account was ever checked: the application's
+	// word was the only authentication, asked at every replica.
+	if n := checks.by[string(account[:])].Load(); n != 0 {
+		t.Fatalf("%d signature checks of the unsigned requests' client", n)
+	}
+	if auth.calls.Load() < 6*4 {
+		t.Fatalf("the application authenticated %d times for 6 requests at 4 replicas", auth.calls.Load())
+	}
+
+	// A replay of the last request gets the cached reply, not a second
+	// execution; an older one is answered "will never execute" (empty).
+	for ts, want := range map[uint64]string{6: "6", 3: ""} {
+		if err := c.nodes[2].Step(UnsignedRequest(account, ts, authOp(account, ts, "pay"))); err != nil {
+			t.Fatal(err)
+		}
+		rd := c.nodes[2].Ready()
+		c.nodes[2].Advance()
+		if len(rd.Messages) != 1 || string(rd.Messages[0].Msg.(*Reply).Result) != want || rd.Messages[0].Msg.(*Reply).Timestamp != ts {
+			t.Fatalf("replay at %d answered %+v, want %q", ts, rd.Messages, want)
+		}
+	}
+	if c.apps[2].n != 6 {
+		t.Fatal("a replayed unsigned request re-executed")
+	}
+}
+
+func TestForgedUnsignedRequestsAreRejectedAndCounted(t *testing.T) {
+	account := ClientID(testKey("account", 0).Public().(ed25519.PublicKey))
+	auth := &selfAuth{}
+	c := newClusterWith(t, 4, func(cfg *Config) { cfg.Authenticate = auth.authenticate })
+	c.submit("warm-up", nil)
+	for _, q := range []*Request{
+		UnsignedRequest(account, 7, authOp(account, 8, "pay")),                            // op for another timestamp
+		UnsignedRequest(account, 7, authOp(ClientID{1}, 7, "pay")),                        // op of another client
+		UnsignedRequest(account, 7, []byte("no signature of anyone")),                     // not self-authenticating
+		{Client: account, Timestamp: 7, Op: authOp(account, 7, "pay"), Sig: Signature{1}}, // signed, badly: not taken on the app's word
+	} {
+		before := c.nodes[1].Metrics().BadSignature
+		if err := c.nodes[1].Step(q); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("forged request %q: %v", q.Op, err)
+		}
+		if c.nodes[1].Metrics().BadSignature != before+1 {
+			t.Fatalf("forged request %q not counted", q.Op)
+		}
+	}
+
+	// A Byzantine primary cannot slip a forged request of the account into
+	// a batch: backups refuse the pre-prepare and count it.
+	forged := UnsignedRequest(account, 1<<40, authOp(account, 1, "pay"))
+	batch := []*Request{forged}
+	pp := &PrePrepare{View: 0, Seq: c.nodes[1].LastExecuted() + 1, Digest: testDomain.BatchDigest(batch), Replica: 0, Batch: batch}
+	Sign(testDomain, testKey("replica", 0), pp)
+	for i := 1; i < 4; i++ {
+		before := c.nodes[i].Metrics().BadSignature
+		if err := c.nodes[i].Step(pp); err == nil {
+			t.Fatalf("replica %d accepted a pre-prepare with a forged request", i)
+		}
+		if c.nodes[i].Metrics().BadSignature != before+1 {
+			t.Fatalf("replica %d did not count the forged request", i)
+		}
+	}
+	c.run(nil)
+	for i := range c.nodes {
+		if c.apps[i].n != 1 {
+			t.Fatalf("replica %d applied %d", i, c.apps[i].n)
+		}
+	}
+
+	// Without an authenticator, unsigned requests are simply bad.
+	plain := newCluster(t, 4)
+	if err := plain.nodes[0].Step(UnsignedRequest(account, 1, authOp(account, 1, "pay"))); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("unsigned request without an authenticator: %v", err)
+	}
+	// And a client refuses to send a signed request as unsigned.
+	q := &Request{Client: account, Timestamp: 1, Sig: Signature{1}}
+	if _, err := c.client.SubmitUnsigned(q); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("signed request submitted as unsigned: %v", err)
+	}
+}

@@ -1,0 +1,112 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+
+	"github.com/x402/x402/pay"
+)
+
+// sigCacheSize bounds each of the two generations of a replica's cache of
+// verified transactions; an entry lives from the reader goroutine that
+// authenticates a request to the execution of its batch.
+const sigCacheSize = 1 << 14
+
+// sigCache remembers which encoded transactions (SignedTx.Marshal bytes,
+// by their SHA-256) decoded to a transaction whose signature verified, so
+// that a replica checks each transaction's signature once: when it
+// authenticates the request that carries it (on a transport goroutine),
+// not again on the event loop nor in Apply. A hit is only ever bytes whose
+// transaction verified, so it is a pure function of those bytes.
+type sigCache struct {
+	mu       sync.Mutex
+	cur, old map[[32]byte]struct{}
+	// checks counts the signature verifications actually made.
+	checks atomic.Uint64
+}
+
+func newSigCache() *sigCache {
+	return &sigCache{cur: map[[32]byte]struct{}{}, old: map[[32]byte]struct{}{}}
+}
+
+func (c *sigCache) hit(k [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.cur[k]
+	if !ok {
+		_, ok = c.old[k]
+	}
+	return ok
+}
+
+func (c *sigCache) add(k [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.cur) >= sigCacheSize {
+		c.old, c.cur = c.cur, make(map[[32]byte]struct{}, sigCacheSize)
+	}
+	c.cur[k] = struct{}{}
+}
+
+// verify checks tx, decoded from enc, in domain d, through the cache.
+func (c *sigCache) verify(d pay.Domain, tx SignedTx, enc []byte) error {
+	k := sha256.Sum256(enc)
+	if c.hit(k) {
+		return nil
+	}
+	c.checks.Add(1)
+	if err := tx.Verify(d); err != nil {
+		return err
+	}
+	c.add(k)
+	return nil
+}
+
+// AuthenticateRequest lets a shard order a transaction without a separate
+// request signature (pbft.AuthenticateFunc, pbft.UnsignedRequest): the
+// unsigned request of client at timestamp is authentic when its op is a
+// transaction (opTx) from the account whose key is client, with nonce
+// timestamp, and its signature verifies in the ledger's domain. The
+// transaction's signature covers its nonce, so it binds the request's
+// timestamp: nobody without the account's key, a Byzantine primary
+// included, can make a request of that client at any timestamp it did not
+// sign, and the consensus layer's exactly-once (client, timestamp) is the
+// ledger's own (account, nonce). The op's clock stamp is not covered, as
+// it is not by any transaction signature (see Replicated). It is safe for
+// concurrent use and a pure function of its arguments; what verified is
+// cached, so Apply does not verify the transaction again.
+func (r *Replicated) AuthenticateRequest(client [32]byte, timestamp uint64, op []byte) bool {
+	kind, _, payload, err := decodeOp(op)
+	if err != nil || kind != opTx {
+		return false
+	}
+	tx, err := UnmarshalTx(payload)
+	if err != nil || tx.From != pay.Account(client) || tx.Nonce != timestamp {
+		return false
+	}
+	return r.sigs.verify(r.l.d, tx, payload) == nil
+}
+
+// SignatureChecks returns how many transaction signatures r has verified
+// (cache hits are not counted).
+func (r *Replicated) SignatureChecks() uint64 { return r.sigs.checks.Load() }
+
+// TxID identifies a signed transaction in the results a shard returns: the
+// SHA-256 of its encoding, in hex.
+func TxID(tx SignedTx) string { return txID(tx.Marshal()) }
+
+func txID(enc []byte) string {
+	h := sha256.Sum256(enc)
+	return hex.EncodeToString(h[:])
+}
+
+// txResult is the result of a transaction op: its receipt and which
+// transaction it is for, so that a client that ordered it under its
+// account's (client, nonce) can tell its own transaction's result from
+// that of another transaction with the same nonce.
+type txResult struct {
+	Receipt
+	Tx string `json:"tx"`
+}
