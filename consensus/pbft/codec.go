@@ -21,6 +21,9 @@ const (
 	// MaxCertEntries bounds the prepared certificates of one view change
 	// and the pre-prepares of one new-view.
 	MaxCertEntries = 1 << 14
+	// MaxReplyProof bounds the Merkle proof of a reply (a tree of up to
+	// 2^MaxReplyProof replies, above MaxBatchRequests).
+	MaxReplyProof = 13
 	// MaxClients bounds the client records of one state response.
 	MaxClients = 1 << 22
 	// maxStateChunks bounds a snapshot to maxStateChunks × wire.MaxBytes.
@@ -34,8 +37,12 @@ var ErrMalformed = errors.New("pbft: malformed message")
 // signature.
 func Encode(m Message) []byte {
 	w := wire.NewWriter(256).U8(uint8(m.Kind()))
-	if pp, ok := m.(*PrePrepare); ok {
-		writePrePrepare(w, pp)
+	switch m := m.(type) {
+	case *PrePrepare:
+		writePrePrepare(w, m)
+		return w.Bytes()
+	case *Reply:
+		writeReply(w, m)
 		return w.Bytes()
 	}
 	m.body(w)
@@ -172,8 +179,19 @@ func readVote(r *wire.Reader) (view, seq uint64, d Digest, replica uint32) {
 func (m *Prepare) body(w *wire.Writer) { writeVote(w, m.View, m.Seq, m.Digest, m.Replica) }
 func (m *Commit) body(w *wire.Writer)  { writeVote(w, m.View, m.Seq, m.Digest, m.Replica) }
 
+// body is what a reply's signature covers: the view, the replica and the
+// root its leaf and proof lead to (see Reply).
 func (m *Reply) body(w *wire.Writer) {
-	w.U64(m.View).U64(m.Timestamp).Fixed(m.Client[:]).U32(m.Replica).Var(m.Result)
+	root := m.Root()
+	w.U64(m.View).U32(m.Replica).Fixed(root[:])
+}
+
+func writeReply(w *wire.Writer, m *Reply) {
+	w.U64(m.View).U64(m.Timestamp).Fixed(m.Client[:]).U32(m.Replica).Var(m.Result).U32(m.Index).U8(uint8(len(m.Proof)))
+	for _, d := range m.Proof {
+		w.Fixed(d[:])
+	}
+	w.Fixed(m.Sig[:])
 }
 
 func readReply(r *wire.Reader) *Reply {
@@ -181,6 +199,20 @@ func readReply(r *wire.Reader) *Reply {
 	r.Fixed(m.Client[:])
 	m.Replica = r.U32()
 	m.Result = r.Var(MaxResultBytes)
+	m.Index = r.U32()
+	n := int(r.U8())
+	if r.Err() == nil && n > MaxReplyProof {
+		r.Fail(fmt.Errorf("reply proof of %d hashes exceeds %d", n, MaxReplyProof))
+	}
+	if r.Err() == nil && uint64(m.Index)>>n != 0 {
+		r.Fail(fmt.Errorf("reply index %d beyond its proof of %d hashes", m.Index, n))
+	}
+	if r.Err() == nil && n > 0 {
+		m.Proof = make([]Digest, n)
+		for i := range m.Proof {
+			r.Fixed(m.Proof[i][:])
+		}
+	}
 	readSig(r, &m.Sig)
 	return m
 }

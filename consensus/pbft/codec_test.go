@@ -36,7 +36,8 @@ func sampleMessages() []Message {
 	Sign(testDomain, testKey("replica", 3), vc)
 	nv := &NewView{View: 2, Replica: 2, ViewChanges: []*ViewChange{vc}, PrePrepares: []*PrePrepare{pp}}
 	Sign(testDomain, testKey("replica", 2), nv)
-	rep := &Reply{View: 1, Timestamp: 42, Client: q.Client, Replica: 0, Result: []byte("ok")}
+	rep := &Reply{View: 1, Timestamp: 42, Client: q.Client, Replica: 0, Result: []byte("ok"), Index: 2,
+		Proof: []Digest{{3}, {4}}} // the third of three replies to one batch
 	Sign(testDomain, testKey("replica", 0), rep)
 	st := &Status{Replica: 1, View: 2, Active: true, LastExec: 7, Stable: 4}
 	Sign(testDomain, testKey("replica", 1), st)

@@ -110,13 +110,21 @@ type Commit struct {
 	Sig     Signature
 }
 
-// Reply is a replica's signed result of a client's request.
+// Reply is a replica's signed result of a client's request. The replies a
+// replica sends together (those of one executed batch) share one
+// signature: it covers the root of a Merkle tree of their leaves
+// (Reply.Leaf), and each reply carries its leaf's Index and the sibling
+// hashes on the way to the root (Proof), so that every reply is still
+// verifiable on its own, by anyone (a transferable receipt), while a batch
+// of k replies costs the replica one signature instead of k.
 type Reply struct {
 	View      uint64
 	Timestamp uint64
 	Client    ClientID
 	Replica   uint32
 	Result    []byte
+	Index     uint32
+	Proof     []Digest
 	Sig       Signature
 }
 

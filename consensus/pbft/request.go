@@ -176,6 +176,7 @@ func (n *Node) execute(e *entry) {
 	}
 	results := n.cfg.App.Apply(e.seq, txs)
 	out := make([][]byte, len(reqs))
+	replies := make([]replyItem, len(reqs))
 	for i, q := range reqs {
 		if i < len(results) {
 			out[i] = results[i]
@@ -185,8 +186,9 @@ func (n *Node) execute(e *entry) {
 		if p := n.pending[q.Client]; p != nil && p.Timestamp <= q.Timestamp {
 			delete(n.pending, q.Client)
 		}
-		n.reply(q.Client, q.Timestamp, out[i])
+		replies[i] = replyItem{client: q.Client, ts: q.Timestamp, result: out[i]}
 	}
+	n.replyAll(replies) // one signature for the batch's replies
 	n.lastExec = e.seq
 	n.metrics.BatchesExecuted++
 	n.metrics.RequestsExecuted += uint64(len(reqs))
@@ -222,9 +224,7 @@ func (n *Node) executeCommitted() {
 }
 
 func (n *Node) reply(c ClientID, ts uint64, result []byte) {
-	r := &Reply{View: n.view, Timestamp: ts, Client: c, Replica: n.cfg.ID, Result: result}
-	n.sign(r)
-	n.send(Destination{ToClient: true, Client: c}, r)
+	n.replyAll([]replyItem{{client: c, ts: ts, result: result}})
 }
 
 // clientRecords returns the client table in canonical (sorted) order.

@@ -1,0 +1,98 @@
+package pbft
+
+import (
+	"crypto/sha256"
+
+	"github.com/x402/x402/internal/wire"
+)
+
+// Domain separation of the reply tree's hashes: a leaf can never be taken
+// for an inner node or for any other hash of this package.
+const (
+	replyLeafContext = Context + "/reply-leaf"
+	replyNodeContext = Context + "/reply-node"
+)
+
+// Leaf is the hash of what a reply says: which request (client and
+// timestamp) had which result.
+func (m *Reply) Leaf() Digest {
+	w := wire.NewWriter(64 + len(m.Result)).String(replyLeafContext).Fixed(m.Client[:]).U64(m.Timestamp).Var(m.Result)
+	return sha256.Sum256(w.Bytes())
+}
+
+func replyNode(left, right Digest) Digest {
+	w := wire.NewWriter(96).String(replyNodeContext).Fixed(left[:]).Fixed(right[:])
+	return sha256.Sum256(w.Bytes())
+}
+
+// Root is the root of the reply tree that m's leaf, Index and Proof lead
+// to; the signature covers it. The tree of k replies has 2^len(Proof)
+// leaves, the unused ones zero; bit i of Index says whether the node at
+// level i is a right child.
+func (m *Reply) Root() Digest {
+	h := m.Leaf()
+	for i, sib := range m.Proof {
+		if m.Index>>i&1 == 0 {
+			h = replyNode(h, sib)
+		} else {
+			h = replyNode(sib, h)
+		}
+	}
+	return h
+}
+
+// replyProofs returns the Merkle proof of every leaf in the tree of
+// leaves, padded with zero leaves to a power of two.
+func replyProofs(leaves []Digest) [][]Digest {
+	size := 1
+	for size < len(leaves) {
+		size *= 2
+	}
+	level := make([]Digest, size)
+	copy(level, leaves)
+	proofs := make([][]Digest, len(leaves))
+	for ; len(level) > 1; level = nextLevel(level) {
+		for i := range proofs {
+			proofs[i] = append(proofs[i], level[(i>>len(proofs[i]))^1])
+		}
+	}
+	return proofs
+}
+
+func nextLevel(level []Digest) []Digest {
+	up := make([]Digest, len(level)/2)
+	for i := range up {
+		up[i] = replyNode(level[2*i], level[2*i+1])
+	}
+	return up
+}
+
+// replyItem is one reply to send.
+type replyItem struct {
+	client ClientID
+	ts     uint64
+	result []byte
+}
+
+// replyAll sends the replies of items under one signature (see Reply).
+func (n *Node) replyAll(items []replyItem) {
+	if len(items) == 0 {
+		return
+	}
+	replies := make([]*Reply, len(items))
+	leaves := make([]Digest, len(items))
+	for i, it := range items {
+		replies[i] = &Reply{View: n.view, Timestamp: it.ts, Client: it.client, Replica: n.cfg.ID, Result: it.result, Index: uint32(i)}
+		leaves[i] = replies[i].Leaf()
+	}
+	if len(items) > 1 {
+		for i, p := range replyProofs(leaves) {
+			replies[i].Proof = p
+		}
+	}
+	n.sign(replies[0])
+	for _, r := range replies {
+		r.Sig = replies[0].Sig
+		n.send(Destination{ToClient: true, Client: r.Client}, r)
+	}
+}
