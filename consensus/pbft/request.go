@@ -44,7 +44,10 @@ func (n *Node) onRequest(q *Request) error {
 		return nil // the client retransmits; memory stays bounded
 	}
 	n.addPending(q)
-	if n.active && !n.isPrimary() {
+	// A backup forwards a request to the primary, which may not have it;
+	// an unsigned request is sent to every replica by its client, so only
+	// its retransmissions are (above).
+	if n.active && !n.isPrimary() && !q.Unsigned() {
 		n.sendTo(n.Primary(n.view), q)
 	}
 	if n.active && n.isPrimary() {

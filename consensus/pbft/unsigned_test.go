@@ -142,3 +142,35 @@ func TestForgedUnsignedRequestsAreRejectedAndCounted(t *testing.T) {
 		t.Fatalf("signed request submitted as unsigned: %v", err)
 	}
 }
+
+// TestUnsignedRequestsAreForwardedOnlyWhenRetransmitted: the client of an
+// unsigned request sends it to every replica, the primary included, so a
+// backup forwards it to the primary only when it comes again (the client
+// retransmits because something is missing).
+func TestUnsignedRequestsAreForwardedOnlyWhenRetransmitted(t *testing.T) {
+	account := ClientID(testKey("account", 0).Public().(ed25519.PublicKey))
+	auth := &selfAuth{}
+	c := newClusterWith(t, 4, func(cfg *Config) { cfg.Authenticate = auth.authenticate })
+	q := UnsignedRequest(account, 1, authOp(account, 1, "pay"))
+	forwards := func() int {
+		k := 0
+		if c.nodes[1].HasReady() {
+			rd := c.nodes[1].Ready()
+			c.nodes[1].Advance()
+			for _, o := range rd.Messages {
+				if _, ok := o.Msg.(*Request); ok && o.To.Replica == 0 && !o.To.Broadcast && !o.To.ToClient {
+					k++
+				}
+			}
+		}
+		return k
+	}
+	for i, want := range []int{0, 1} {
+		if err := c.nodes[1].Step(q); err != nil {
+			t.Fatal(err)
+		}
+		if got := forwards(); got != want {
+			t.Fatalf("receipt %d: forwarded %d times, want %d", i+1, got, want)
+		}
+	}
+}
