@@ -217,8 +217,8 @@ type UnsignedOrderer interface {
 
 // unsignedPatience is how long Submit waits for a transaction ordered as an
 // unsigned request before it checks the transaction's signature itself: a
-// badly signed one is never answered (replicas drop it as unauthentic) and
-// goes the signed way, where the ledger rejects it with a receipt.
+// badly signed one is never answered (replicas drop it as unauthentic), so
+// it then goes the signed way, where the ledger rejects it with a receipt.
 const unsignedPatience = 2 * time.Second
 
 // ErrUnknownOutcome is returned (wrapped) by ShardClient.Submit when the
@@ -259,23 +259,24 @@ func (c *ShardClient) Submit(ctx context.Context, tx SignedTx) (Receipt, error) 
 // submitUnsigned orders tx as its account's unsigned request; done is
 // false when tx must go the signed way instead.
 func (c *ShardClient) submitUnsigned(ctx context.Context, u UnsignedOrderer, tx SignedTx, enc, op []byte) (rc Receipt, done bool, err error) {
-	var res []byte
-	for patient := true; ; patient = false {
-		wait, cancel := ctx, context.CancelFunc(func() {})
-		if patient {
-			wait, cancel = context.WithTimeout(ctx, c.patience)
-		}
-		res, err = u.SubmitUnsigned(wait, tx.From, tx.Nonce, op)
-		cancel()
-		if err == nil {
-			break
-		}
-		if !patient || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-			return Receipt{}, true, fmt.Errorf("shard submit: %w", err)
-		}
+	// A badly signed transaction is never answered as unsigned: if none
+	// came after the patience, check the signature here and, if it is bad,
+	// stop waiting and go the signed way (the ledger rejects it there with
+	// a receipt). A good one keeps its request in flight.
+	uctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	t := time.AfterFunc(c.patience, func() {
 		if tx.Verify(c.g.Domain()) != nil {
-			return Receipt{}, false, nil // never answered as unsigned; rejected as signed
+			stop(ErrBadSignature)
 		}
+	})
+	res, err := u.SubmitUnsigned(uctx, tx.From, tx.Nonce, op)
+	t.Stop()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(context.Cause(uctx), ErrBadSignature) {
+			return Receipt{}, false, nil
+		}
+		return Receipt{}, true, fmt.Errorf("shard submit: %w", err)
 	}
 	if len(res) == 0 {
 		// A later nonce of the account executed first. If tx's nonce is
