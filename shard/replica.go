@@ -27,6 +27,7 @@ type Member struct {
 	rt     *runtime.Replica
 	ledger *ledger.Ledger
 	app    *ledger.Replicated
+	clock  *clockReporter
 }
 
 // Domain is the consensus signing domain of a ledger genesis.
@@ -72,7 +73,7 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 	// The ledger authenticates the requests that carry its transactions
 	// (pbft.RequestAuthenticator): a replica checks one signature per
 	// transaction, the transaction's own.
-	app := ledger.NewReplicated(l)
+	app := ledger.NewReplicated(l, pubs)
 	rt, err := runtime.Start(runtime.ReplicaConfig{
 		Node: pbft.Config{
 			Domain: Domain(g.Ledger), ID: cfg.ID, Key: key, Replicas: pubs,
@@ -89,7 +90,11 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 		l.Close()
 		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
 	}
-	return &Member{rt: rt, ledger: l, app: app}, nil
+	clock, err := startClockReporter(g, pubs, key, cfg.ID, o, log.With("replica", cfg.ID))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("replica %d: clock reports: %w", cfg.ID, err), rt.Close(), l.Close())
+	}
+	return &Member{rt: rt, ledger: l, app: app, clock: clock}, nil
 }
 
 // Status is the replica's consensus state.
@@ -103,5 +108,5 @@ func (r *Member) Err() error { return r.rt.Err() }
 
 // Close stops the replica and closes its state.
 func (r *Member) Close() error {
-	return errors.Join(r.rt.Close(), r.ledger.Close())
+	return errors.Join(r.clock.close(), r.rt.Close(), r.ledger.Close())
 }

@@ -145,6 +145,9 @@ func (s *step) startClose(b StartClose) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
+	if s.now <= 0 {
+		return Receipt{}, errNoClock
+	}
 	switch s.from {
 	case ch.Buyer:
 		if ch.Status == StatusClosing {
@@ -189,6 +192,9 @@ func (s *step) finalize(b Finalize) (Receipt, error) {
 	}
 	if ch.Status == StatusOpen {
 		return Receipt{}, fmt.Errorf("channel %s is open; its buyer or seller must start the close first", ch.ID)
+	}
+	if s.now <= 0 {
+		return Receipt{}, errNoClock
 	}
 	if s.now < ch.CloseAt {
 		return Receipt{}, fmt.Errorf("challenge period runs until %d (now %d)", ch.CloseAt, s.now)

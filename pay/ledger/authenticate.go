@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
@@ -77,9 +78,20 @@ func (c *sigCache) verify(d pay.Domain, tx SignedTx, enc []byte) error {
 // it is not by any transaction signature (see Replicated). It is safe for
 // concurrent use and a pure function of its arguments; what verified is
 // cached, so Apply does not verify the transaction again.
+//
+// A replica's clock report (opClock, see ClockOp) is authentic when client
+// is the key of the replica it names, timestamp is its time and the
+// replica's signature verifies.
 func (r *Replicated) AuthenticateRequest(client [32]byte, timestamp uint64, op []byte) bool {
 	kind, _, payload, err := decodeOp(op)
-	if err != nil || kind != opTx {
+	if err != nil {
+		return false
+	}
+	if kind == opClock {
+		rep, err := r.clockReport(payload)
+		return err == nil && uint64(rep.Time) == timestamp && ed25519.PublicKey(client[:]).Equal(r.replicas[rep.Replica])
+	}
+	if kind != opTx {
 		return false
 	}
 	tx, err := UnmarshalTx(payload)

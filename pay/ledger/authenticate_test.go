@@ -22,7 +22,7 @@ func receiptOf(t *testing.T, res []byte) txResult {
 
 func TestAuthenticateRequestVerifiesEachTransactionOnce(t *testing.T) {
 	g := testGenesis()
-	r := NewReplicated(openTest(t, g))
+	r := NewReplicated(openTest(t, g), nil)
 	at := time.Unix(1_700_000_000, 0)
 	tx := Tx{From: buyerP.acct, Nonce: 1, Body: Transfer{To: sellerP.acct, Asset: usd, Amount: 5000}}.Sign(g.Domain(), buyerP.priv)
 	op := encodeOp(opTx, at, tx.Marshal())
@@ -130,7 +130,7 @@ func TestShardClientOrdersTransactionsAsUnsignedRequests(t *testing.T) {
 	d := g.Domain()
 	ctx := context.Background()
 	newClient := func() (*ShardClient, *unsignedApply) {
-		u := &unsignedApply{applyNow: applyNow{r: NewReplicated(openTest(t, g))}, last: map[[32]byte]uint64{}, cached: map[[32]byte][]byte{}}
+		u := &unsignedApply{applyNow: applyNow{r: NewReplicated(openTest(t, g), nil)}, last: map[[32]byte]uint64{}, cached: map[[32]byte][]byte{}}
 		c := NewShardClient(u, g)
 		c.patience = time.Millisecond
 		return c, u
@@ -145,14 +145,31 @@ func TestShardClientOrdersTransactionsAsUnsignedRequests(t *testing.T) {
 	}
 
 	// A rejected transaction leaves its nonce free but takes the unsigned
-	// (account, nonce) slot: the next transaction of that nonce gets the
-	// first one's result, tells by its TxID, and goes the signed way.
+	// (account, nonce) slot, whose cached reply would answer every retry:
+	// so a rejection is ordered again the signed way, against the state of
+	// now. The next transaction of that nonce gets the first one's
+	// result, tells by its TxID, and goes the signed way too.
 	c, u = newClient()
-	if rc, err := c.Submit(ctx, pay1(1, 1000*pay.Nano)); err != nil || !strings.Contains(rc.Err, "insufficient") {
-		t.Fatalf("overdraft: %+v, %v", rc, err)
+	if rc, err := c.Submit(ctx, pay1(1, 1000*pay.Nano)); err != nil || !strings.Contains(rc.Err, "insufficient") || u.signed != 1 {
+		t.Fatalf("overdraft: %+v, %v (signed %d)", rc, err, u.signed)
 	}
-	if rc, err := c.Submit(ctx, pay1(1, 100)); err != nil || rc.Err != "" || u.signed != 1 {
+	if rc, err := c.Submit(ctx, pay1(1, 100)); err != nil || rc.Err != "" || u.signed != 2 {
 		t.Fatalf("second transaction of nonce 1: %+v, %v (signed %d)", rc, err, u.signed)
+	}
+
+	// A retry of a transaction rejected earlier (a finalize that came too
+	// early, here a nonce ahead) is applied once the state allows it, not
+	// answered with the cached rejection.
+	c, _ = newClient()
+	ahead := pay1(2, 100)
+	if rc, _ := c.Submit(ctx, ahead); !strings.Contains(rc.Err, "ahead") {
+		t.Fatalf("nonce 2 first: %+v", rc)
+	}
+	if rc, err := c.Submit(ctx, pay1(1, 100)); err != nil || rc.Err != "" {
+		t.Fatalf("nonce 1: %+v, %v", rc, err)
+	}
+	if rc, err := c.Submit(ctx, ahead); err != nil || rc.Err != "" || rc.Seq != 2 {
+		t.Fatalf("retry of nonce 2 once it is due: %+v, %v; want it applied", rc, err)
 	}
 
 	// Nonces out of order: 2 executes (rejected, ahead) first, so 1 is
@@ -161,7 +178,7 @@ func TestShardClientOrdersTransactionsAsUnsignedRequests(t *testing.T) {
 	if rc, _ := c.Submit(ctx, pay1(2, 100)); !strings.Contains(rc.Err, "ahead") {
 		t.Fatalf("nonce 2 first: %+v", rc)
 	}
-	if rc, err := c.Submit(ctx, pay1(1, 100)); err != nil || rc.Err != "" || u.signed != 1 {
+	if rc, err := c.Submit(ctx, pay1(1, 100)); err != nil || rc.Err != "" || u.signed != 2 { // 2: the rejection was ordered again
 		t.Fatalf("stale nonce 1: %+v, %v (signed %d)", rc, err, u.signed)
 	}
 

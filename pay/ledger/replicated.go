@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -18,11 +19,13 @@ const (
 	opAccount uint8 = 2 // read an account
 	opChannel uint8 = 3 // read a channel
 	opBinding uint8 = 4 // read an account's SIM binding
+	opClock   uint8 = 5 // a replica's signed clock report
 )
 
 const opVersion = 1
 
-// encodeOp wraps a payload with its kind and the submitter's clock.
+// encodeOp wraps a payload with its kind and the submitter's clock (which
+// is informational: ledger time comes from the replicas' clock reports).
 func encodeOp(kind uint8, now time.Time, payload []byte) []byte {
 	return wire.NewWriter(len(payload) + 24).U8(opVersion).U8(kind).U64(uint64(now.UnixNano())).Var(payload).Bytes()
 }
@@ -42,22 +45,29 @@ func decodeOp(b []byte) (kind uint8, at int64, payload []byte, err error) {
 }
 
 // Replicated is the ledger as the application of a PBFT shard: the shard
-// orders ops (transactions and reads, each stamped with its submitter's
-// clock) and every replica applies each committed batch here. It
-// implements the consensus core's Application interface without importing
-// it.
+// orders ops (transactions, reads and the replicas' clock reports) and
+// every replica applies each committed batch here. It implements the
+// consensus core's Application interface without importing it.
 //
-// Time: a batch's transactions apply at the latest submitter clock among
-// them. That is deterministic, but a Byzantine client can push ledger time
-// forward (shortening challenge periods); having the primary stamp batches,
-// checked by replicas against their clocks, is the fix, not yet built.
+// Time: every replica reports its clock every ClockReportEvery as an op
+// signed by its key (ClockOp), and a batch's transactions apply at the
+// (f+1)-th latest of the replicas' newest reports, after the batch's own
+// reports. So ledger time is part of the replicated state, the same on
+// every replica, never ahead of every correct replica's clock, and no
+// client can move it: a Byzantine buyer cannot shorten a challenge
+// period. Until f+1 replicas have reported, transactions that need the
+// time (starting and finalizing a close) are rejected.
 type Replicated struct {
-	l    *Ledger
-	sigs *sigCache
+	l        *Ledger
+	sigs     *sigCache
+	replicas []ed25519.PublicKey
 }
 
-// NewReplicated wraps l.
-func NewReplicated(l *Ledger) *Replicated { return &Replicated{l: l, sigs: newSigCache()} }
+// NewReplicated wraps l as the application of the shard whose replicas
+// have the keys replicas (by replica id).
+func NewReplicated(l *Ledger, replicas []ed25519.PublicKey) *Replicated {
+	return &Replicated{l: l, sigs: newSigCache(), replicas: replicas}
+}
 
 // opResult is a read's answer (or a malformed op's error), as JSON.
 type opResult struct {
@@ -76,11 +86,21 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 	var txs []SignedTx
 	var encs [][]byte
 	var txIdx []int
-	var now int64
+	var reports []ClockReport
 	for i, op := range ops {
-		kind, at, payload, err := decodeOp(op)
+		kind, _, payload, err := decodeOp(op)
 		if err != nil {
 			results[i] = encodeResult(opResult{Err: err.Error()})
+			continue
+		}
+		if kind == opClock {
+			rep, err := r.clockReport(payload)
+			if err != nil {
+				results[i] = encodeResult(opResult{Err: err.Error()})
+				continue
+			}
+			reports = append(reports, rep)
+			results[i] = encodeResult(opResult{})
 			continue
 		}
 		if kind != opTx {
@@ -92,7 +112,15 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 			continue
 		}
 		txs, encs, txIdx = append(txs, tx), append(encs, payload), append(txIdx, i)
-		now = max(now, at)
+	}
+	now, err := r.l.applyClock(reports, len(r.replicas))
+	if err != nil {
+		for i := range results {
+			if results[i] == nil {
+				results[i] = encodeResult(Receipt{Err: err.Error()})
+			}
+		}
+		return results
 	}
 	if len(txs) > 0 {
 		for j, rc := range r.l.applyBatch(txs, now, r.verifyAll(txs, encs)) {
@@ -107,6 +135,18 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 		results[i] = encodeResult(r.read(kind, payload))
 	}
 	return results
+}
+
+// clockReport decodes and verifies a clock report op's payload.
+func (r *Replicated) clockReport(payload []byte) (ClockReport, error) {
+	rep, err := UnmarshalClockReport(payload)
+	if err != nil {
+		return ClockReport{}, err
+	}
+	if int(rep.Replica) >= len(r.replicas) || !rep.Verify(r.l.d, r.replicas[rep.Replica]) {
+		return ClockReport{}, fmt.Errorf("clock report of replica %d: %w", rep.Replica, ErrBadSignature)
+	}
+	return rep.ClockReport, nil
 }
 
 // verifyAll returns the signature errors of txs (encoded as encs): nil for
@@ -297,6 +337,13 @@ func (c *ShardClient) submitUnsigned(ctx context.Context, u UnsignedOrderer, tx 
 	}
 	if tr.Tx != txID(enc) {
 		return Receipt{}, false, nil // the nonce's slot went to another transaction
+	}
+	if tr.Err != "" {
+		// Rejected, so the nonce is still free, but the shard answers
+		// this (account, nonce) request from its reply cache from now on:
+		// a retry (a finalize that came too early, say) must be ordered
+		// afresh, the signed way, to be applied to the state of now.
+		return Receipt{}, false, nil
 	}
 	return tr.Receipt, true, nil
 }

@@ -26,7 +26,7 @@ func (a *applyNow) Submit(_ context.Context, op []byte) ([]byte, error) {
 
 func TestShardClientRoundTripsThroughTheReplicatedLedger(t *testing.T) {
 	g := testGenesis()
-	c := NewShardClient(&applyNow{r: NewReplicated(openTest(t, g))}, g)
+	c := NewShardClient(&applyNow{r: NewReplicated(openTest(t, g), nil)}, g)
 	ctx := context.Background()
 	r, err := SubmitBody(ctx, c, g.Domain(), buyerP.priv, Transfer{To: sellerP.acct, Asset: usd, Amount: pay.Nano})
 	if err != nil {
@@ -54,7 +54,7 @@ func TestShardClientRoundTripsThroughTheReplicatedLedger(t *testing.T) {
 
 func TestReplicatedIsDeterministicAndRejectsGarbage(t *testing.T) {
 	g := testGenesis()
-	a, b := NewReplicated(openTest(t, g)), NewReplicated(openTest(t, g))
+	a, b := NewReplicated(openTest(t, g), nil), NewReplicated(openTest(t, g), nil)
 	at := time.Unix(1_700_000_000, 0)
 	batch := [][]byte{
 		encodeOp(opTx, at, Tx{From: buyerP.acct, Nonce: 1, Body: Transfer{To: sellerP.acct, Asset: usd, Amount: 5000}}.Sign(g.Domain(), buyerP.priv).Marshal()),
