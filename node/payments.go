@@ -32,6 +32,7 @@ type payments struct {
 	every   uint64
 	welcome session.Welcome // terms and proxy addresses, without credentials
 
+	ctx  context.Context // the node's: ends at shutdown
 	mu   sync.Mutex
 	live map[pay.ChannelID]*liveSession
 }
@@ -43,6 +44,7 @@ type liveSession struct {
 	sessions int
 	seq      uint64
 	reported seller.Usage
+	unwatch  context.CancelFunc // stops watchChannel
 }
 
 // startPayments opens the seller's state and reads the ledger's genesis.
@@ -149,6 +151,7 @@ func (m multiAuth) Authenticate(user, pass string) (string, bool) {
 // serve starts the session server and the seller's background work; the
 // proxies' addresses are known by now.
 func (p *payments) serve(ctx context.Context, socksAddr, httpAddr string) error {
+	p.ctx = ctx
 	p.welcome.SOCKS5 = p.publicAddr(socksAddr)
 	p.welcome.HTTP = p.publicAddr(httpAddr)
 	var err error
@@ -208,8 +211,11 @@ func (p *payments) Open(ctx context.Context, buyer pay.Account, ch pay.ChannelID
 	p.mu.Lock()
 	ls := p.live[ch]
 	if ls == nil {
-		ls = &liveSession{}
+		wctx, unwatch := context.WithCancel(p.ctx)
+		ls = &liveSession{unwatch: unwatch}
 		p.live[ch] = ls
+		p.n.wg.Add(1)
+		go func() { defer p.n.wg.Done(); p.watchChannel(wctx, ch, st.Challenge) }()
 	}
 	ls.sessions++
 	p.mu.Unlock()
@@ -245,6 +251,7 @@ func (p *payments) Closed(ch pay.ChannelID, err error) {
 	p.mu.Lock()
 	if ls := p.live[ch]; ls != nil {
 		if ls.sessions--; ls.sessions <= 0 {
+			ls.unwatch()
 			delete(p.live, ch)
 		}
 	}

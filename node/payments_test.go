@@ -263,3 +263,62 @@ func testLog() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+// TestSellerClaimsAndCutsWhenTheBuyerClosesUnilaterally: a buyer that
+// starts closing its channel on the ledger while its session is live
+// (vouchers on it are about to be worthless) is cut off, and the seller
+// claims everything owed within the challenge period.
+func TestSellerClaimsAndCutsWhenTheBuyerClosesUnilaterally(t *testing.T) {
+	pn := startPaidNet(t, 5*time.Second)
+	ctx := context.Background()
+	agent, err := buyer.StartAgent(ctx, buyer.AgentConfig{
+		Key: pn.buyer.key, Ledger: pn.ledger, SellerAddr: pn.node.Addrs().Payments, Seller: pn.seller.acc,
+		Asset: pay.USD, Deposit: pay.Nano, Challenge: 2 * time.Second, Logger: testLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := agent.Channel()
+	w := agent.Welcome()
+	c, err := proxy.DialSOCKS5(ctx, w.SOCKS5, w.User, w.Password, "127.0.0.1", portOf(pn.origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /bytes/4000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if n, _ := io.Copy(io.Discard, c); n < 4_000_000 {
+		t.Fatalf("downloaded %d bytes", n)
+	}
+	c.Close()
+	relayed := func() uint64 {
+		u := pn.node.Meter().Buyer(seller.BuyerID(ch)).Usage()
+		return u.BytesUp + u.BytesDown
+	}
+	testenv.Eventually(t, "the payments for the download on the seller's disk", func() bool {
+		st := pn.node.pay.status()[seller.BuyerID(ch)]
+		return st.Owed == pay.OwedForBytes(relayed(), pay.Nano/2) && st.Durable >= st.Owed
+	})
+	if _, err := ledger.SubmitBody(ctx, pn.ledger, pay.Domain{Chain: "x402-test"}, pn.buyer.key, ledger.StartClose{Channel: ch}); err != nil {
+		t.Fatal(err)
+	}
+	// The seller claims whole ticks (64 KiB each) of what it holds, up to
+	// what is owed: all of it but less than a tick.
+	tick := pay.OwedForBytes(buyer.DefaultTickBytes, pay.Nano/2)
+	start := time.Now()
+	testenv.Eventually(t, "the seller to claim all it is owed", func() bool {
+		st, err := pn.ledger.Channel(ctx, ch)
+		owed := pay.OwedForBytes(relayed(), pay.Nano/2)
+		return err == nil && st.Claimed <= owed && st.Claimed+tick > owed
+	})
+	if st, _ := pn.ledger.Channel(ctx, ch); time.Unix(0, st.CloseAt).Before(time.Now()) {
+		t.Fatalf("claimed %v after the close started, after the challenge period ended", time.Since(start))
+	}
+	if _, err := proxy.DialSOCKS5(ctx, w.SOCKS5, w.User, w.Password, "127.0.0.1", portOf(pn.origin)); err == nil {
+		t.Fatal("the buyer of a closing channel opened a new tunnel")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := agent.Close(cctx)
+	if owed := pay.OwedForBytes(relayed(), pay.Nano/2); err != nil || s.Settled > owed || s.Settled+tick <= owed {
+		t.Fatalf("settlement %+v, %v; want about %s settled", s, err, owed)
+	}
+}

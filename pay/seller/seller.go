@@ -253,7 +253,7 @@ func (s *Seller) Acquire(ctx context.Context, b *meter.Buyer, want int64) (int64
 		}
 		remaining := s.cfg.Grace - now.Sub(c.pausedSince)
 		if remaining <= 0 {
-			s.cutLocked(c)
+			s.cutLocked(c, "unpaid past the grace period of "+s.cfg.Grace.String())
 			s.mu.Unlock()
 			return 0, ErrCut
 		}
@@ -352,14 +352,24 @@ func (s *Seller) changedLocked(c *channel) {
 	c.changed = make(chan struct{})
 }
 
-func (s *Seller) cutLocked(c *channel) {
+func (s *Seller) cutLocked(c *channel, why string) {
 	if c.cut {
 		return
 	}
 	c.cut = true
 	delete(s.byUser, c.user)
 	s.changedLocked(c)
-	s.log.Warn("buyer cut off: unpaid past the grace period", "channel", c.ID, "grace", s.cfg.Grace)
+	s.log.Warn("buyer cut off", "channel", c.ID, "why", why)
+}
+
+// Cut cuts channel ch's buyer off for good: its relays end at their next
+// chunk and its credentials stop working. why is logged.
+func (s *Seller) Cut(ch pay.ChannelID, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.chans[BuyerID(ch)]; c != nil {
+		s.cutLocked(c, why)
+	}
 }
 
 // Owed is what the channel's buyer owes for the bytes it relayed so far.
