@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/x402/x402/pay"
 )
@@ -34,8 +35,26 @@ var ErrRejected = errors.New("ledger rejected the transaction")
 // next nonce, signs, submits and, if another transaction of the same
 // account took the nonce meanwhile, retries once with a fresh nonce. A
 // rejected transaction is an error wrapping ErrRejected (the receipt is
-// returned too).
+// returned too). A transaction that needs the ledger's time while a newly
+// started shard has not established its clock yet is retried every 100ms
+// until ctx ends.
 func SubmitBody(ctx context.Context, c Client, d pay.Domain, priv ed25519.PrivateKey, body Body) (Receipt, error) {
+	for {
+		r, err := submitBody(ctx, c, d, priv, body)
+		if err == nil || !strings.Contains(r.Err, errNoClock.Error()) {
+			return r, err
+		}
+		wait := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return r, err
+		case <-wait.C:
+		}
+	}
+}
+
+func submitBody(ctx context.Context, c Client, d pay.Domain, priv ed25519.PrivateKey, body Body) (Receipt, error) {
 	from := pay.AccountOf(priv.Public().(ed25519.PublicKey))
 	var r Receipt
 	for attempt := 0; attempt < 2; attempt++ {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"strings"
 	"testing"
@@ -160,4 +161,39 @@ func FuzzUnmarshalClockReport(f *testing.F) {
 		}
 		_ = rep.Verify(d, newParty(13).priv.Public().(ed25519.PublicKey))
 	})
+}
+
+// clockingOrderer applies each op at once on a clock shard whose replicas
+// start reporting their clocks only from the fifth op on, like a shard
+// that just started.
+type clockingOrderer struct {
+	s   *clockShard
+	ops int
+}
+
+func (o *clockingOrderer) Submit(_ context.Context, op []byte) ([]byte, error) {
+	o.ops++
+	if o.ops < 5 {
+		return o.s.apply(op)[0], nil
+	}
+	now := time.Now()
+	return o.s.apply(o.s.report(0, now), o.s.report(1, now), op)[2], nil
+}
+
+func TestSubmitBodyWaitsForTheShardsClock(t *testing.T) {
+	s := newClockShard(t)
+	o := &clockingOrderer{s: s}
+	c := NewShardClient(o, s.g)
+	ctx := context.Background()
+	open, err := SubmitBody(ctx, c, s.g.Domain(), buyerP.priv, OpenChannel{Seller: sellerP.acct, Asset: usd, Deposit: pay.Nano, Challenge: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := o.ops
+	if r, err := SubmitBody(ctx, c, s.g.Domain(), buyerP.priv, StartClose{Channel: open.Channel}); err != nil || r.Channel != open.Channel {
+		t.Fatalf("start close on a shard whose clock comes up meanwhile: %+v, %v", r, err)
+	}
+	if o.ops-before < 4 {
+		t.Fatalf("%d ops for the close; want a refused attempt before the clock, then a retry", o.ops-before)
+	}
 }
