@@ -24,9 +24,20 @@ import (
 // TestSellerKilledMidDownloadStillClaims kills a paid `x402 node` with
 // SIGKILL in the middle of a download, restarts it on the same state, and
 // checks that it claims at least the price of what it had relayed minus one
-// credit window, while the buyer never lost more than its prepayment
-// window beyond what it was billed.
+// credit window, while the buyer never paid more than it was billed: not a
+// nano more with `--prepay-kib 0`, and no more than its prepayment window
+// with the default prepayment (a seller that crashed claims all it stored;
+// a cooperative close would have refunded the prepayment).
 func TestSellerKilledMidDownloadStillClaims(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		prepay int64
+	}{{"prepay-none", -1}, {"prepay-default", 0}} {
+		t.Run(c.name, func(t *testing.T) { testSellerKilledMidDownload(t, c.prepay) })
+	}
+}
+
+func testSellerKilledMidDownload(t *testing.T, prepay int64) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	nodeDir := filepath.Join(dir, "node")
@@ -68,7 +79,7 @@ claim_threshold = "1"
 	agent, err := buyer.StartAgent(ctx, buyer.AgentConfig{
 		Key: buyerKey, Ledger: ledger.NewHTTPClient(ledgerSrv.URL), SellerAddr: fmt.Sprintf("127.0.0.1:%d", payPort), Seller: seller,
 		Asset: pay.USD, Deposit: pay.Nano, Challenge: 20 * time.Millisecond, ClaimWait: 100 * time.Millisecond,
-		ListenSOCKS5: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		Limits: buyer.Limits{PrepayBytes: prepay}, ListenSOCKS5: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("buyer agent: %v\n%s", err, logs())
@@ -121,6 +132,9 @@ claim_threshold = "1"
 	}
 	if s.Settled > s.Billed+s.Prepay {
 		t.Fatalf("buyer paid %s, more than the %s it was billed plus its prepayment window %s", s.Settled, s.Billed, s.Prepay)
+	}
+	if prepay < 0 && (s.Prepay != 0 || s.Settled > s.Billed) {
+		t.Fatalf("buyer without a prepayment (%s) paid %s for a bill of %s", s.Prepay, s.Settled, s.Billed)
 	}
 	if s.Settled+s.Refund != pay.Nano {
 		t.Fatalf("settled %s + refund %s != deposit", s.Settled, s.Refund)
