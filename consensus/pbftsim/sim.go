@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -114,6 +115,13 @@ type simClient struct {
 	ops    map[uint64]string
 	done   map[string][]byte
 	idleAt uint64
+	// unsigned clients send their ops as unsigned requests: each op
+	// carries the client's signature over itself and its timestamp (as a
+	// ledger transaction does over its nonce), and the replicas'
+	// Authenticate checks it (see selfSigned).
+	unsigned bool
+	key      ed25519.PrivateKey
+	last     *pbft.Request // the latest unsigned request, for forgeries
 }
 
 type sim struct {
@@ -196,7 +204,8 @@ func newSim(o Options) *sim {
 			s.err = err
 			return s
 		}
-		s.clients = append(s.clients, &simClient{c: c, ops: map[uint64]string{}, done: map[string][]byte{}})
+		s.clients = append(s.clients, &simClient{c: c, ops: map[uint64]string{}, done: map[string][]byte{},
+			unsigned: i%2 == 1, key: keyFor(o.Seed, "client", i)})
 		s.clientAt[c.ID()] = i
 	}
 	return s
@@ -205,7 +214,32 @@ func newSim(o Options) *sim {
 func (s *sim) config(id int, app *App) pbft.Config {
 	return pbft.Config{Domain: s.dom, ID: uint32(id), Key: s.keys[id], Replicas: s.pubs, App: app,
 		CheckpointInterval: s.o.CheckpointInterval, MaxBatch: s.o.MaxBatch, ViewChangeTimeout: s.o.ViewChangeTimeout,
-		StatusInterval: 6, Verify: s.verify}
+		StatusInterval: 6, Verify: s.verify, Authenticate: s.authenticate}
+}
+
+// selfSigned is the op an unsigned client sends as name at timestamp ts:
+// name, then the client's signature over name and ts in hex.
+func selfSigned(key ed25519.PrivateKey, ts uint64, name string) []byte {
+	sig := ed25519.Sign(key, selfSignedMsg(ts, name))
+	return []byte(name + "|" + hex.EncodeToString(sig))
+}
+
+func selfSignedMsg(ts uint64, name string) []byte {
+	return fmt.Appendf(nil, "pbftsim/self-signed-op/v1|%d|%s", ts, name)
+}
+
+// authenticate is the replicas' pbft.AuthenticateFunc: an unsigned request
+// is authentic when its op is self-signed by its client for its timestamp.
+func (s *sim) authenticate(client [32]byte, ts uint64, op []byte) bool {
+	name, sigHex, ok := strings.Cut(string(op), "|")
+	if !ok {
+		return false
+	}
+	sig, err := hex.DecodeString(sigHex)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	return s.verify(ed25519.PublicKey(client[:]), selfSignedMsg(ts, name), sig)
 }
 
 // start (re)starts an instance from its storage with a fresh application.
@@ -315,7 +349,20 @@ func (s *sim) tickClients() {
 	for i, c := range s.clients {
 		if c.c.Outstanding() == nil && c.next < s.o.Requests && s.now >= c.idleAt {
 			op := fmt.Sprintf("c%d-r%d", i, c.next)
-			q, out, err := c.c.Submit([]byte(op))
+			var (
+				q   *pbft.Request
+				out []pbft.Outbound
+				err error
+			)
+			if c.unsigned {
+				ts := uint64(c.next + 1)
+				op = string(selfSigned(c.key, ts, op))
+				q = pbft.UnsignedRequest(c.c.ID(), ts, []byte(op))
+				out, err = c.c.SubmitUnsigned(q)
+				c.last = q
+			} else {
+				q, out, err = c.c.Submit([]byte(op))
+			}
 			if err != nil {
 				s.fail("client %d submit: %v", i, err)
 				return
@@ -343,6 +390,10 @@ func (s *sim) deliver(d *delivery) {
 	if ci, ok := d.to.client(); ok {
 		c := s.clients[ci]
 		res, _ := c.c.Step(m)
+		if res != nil && len(res.Value) == 0 {
+			s.fail("client %d: f+1 replicas said request %d will never execute", ci, res.Timestamp)
+			return
+		}
 		if res != nil {
 			op := c.ops[res.Timestamp]
 			c.done[op] = res.Value
@@ -448,7 +499,15 @@ func (s *sim) garbage(r *replica) {
 	seq := s.executedMax() + uint64(s.rng.IntN(8))
 	var rnd pbft.Digest
 	binary.BigEndian.PutUint64(rnd[:], s.rng.Uint64())
-	switch s.rng.IntN(8) {
+	switch s.rng.IntN(9) {
+	case 8: // a client's latest unsigned request at a later timestamp it did not sign
+		for _, c := range s.clients {
+			if q := c.last; q != nil {
+				forged := pbft.UnsignedRequest(q.Client, q.Timestamp+1+uint64(s.rng.IntN(1000)), q.Op)
+				s.transmit(from, to, pbft.Encode(forged))
+				break
+			}
+		}
 	case 0: // random bytes
 		b := make([]byte, s.rng.IntN(200))
 		for i := range b {
