@@ -11,7 +11,7 @@ import (
 
 // LedgerClient is a ledger.Client (and ledger.BindingReader) backed by a
 // running shard: every call is ordered by PBFT and answered by f+1
-// matching replicas.
+// matching replicas (2f+1 when they answer tentatively, before the commit).
 type LedgerClient struct {
 	*ledger.ShardClient
 	c *runtime.Client

@@ -6,6 +6,17 @@ import "slices"
 // its digest, a snapshot to serve state transfer from, and a signed
 // checkpoint message to every replica.
 func (n *Node) takeCheckpoint(seq uint64) {
+	ss := n.snapshotApp(seq)
+	n.snapshots[seq] = ss
+	c := &Checkpoint{Seq: seq, Digest: ss.digest, Replica: n.cfg.ID}
+	n.sign(c)
+	n.broadcast(c)
+	n.storeCheckpoint(c)
+}
+
+// snapshotApp records the application's and the client table's state as
+// the state after seq.
+func (n *Node) snapshotApp(seq uint64) *snapshot {
 	app := n.cfg.App.Digest()
 	clients := n.clientRecords()
 	ss := &snapshot{seq: seq, appDigest: app, clients: clients, digest: n.d.StateDigest(app, clients)}
@@ -14,11 +25,7 @@ func (n *Node) takeCheckpoint(seq uint64) {
 	} else {
 		ss.appState, ss.ok = st, true
 	}
-	n.snapshots[seq] = ss
-	c := &Checkpoint{Seq: seq, Digest: ss.digest, Replica: n.cfg.ID}
-	n.sign(c)
-	n.broadcast(c)
-	n.storeCheckpoint(c)
+	return ss
 }
 
 func (n *Node) onCheckpoint(c *Checkpoint) error {
@@ -98,7 +105,8 @@ func (n *Node) onStableProof(seq uint64, d Digest, proof []*Checkpoint) {
 		// Our state differs from the proven one: forget what we executed
 		// since our stable checkpoint and fetch the proven state.
 		n.metrics.DivergentCheckpoints++
-		n.lastExec = n.h
+		n.forgetTentative()
+		n.lastExec, n.applied = n.h, n.h
 		n.target, n.targetSince = &stableProof{seq, d, proof}, n.now
 		n.beginTransfer()
 		return
@@ -115,6 +123,7 @@ func (n *Node) advanceStable(seq uint64, d Digest, proof []*Checkpoint, ss *snap
 	n.h = seq
 	n.stable = stableProof{seq: seq, digest: d, proof: slices.Clone(proof)}
 	n.stableSS = ss
+	n.genesis = nil // rollbacks start from the stable checkpoint now
 	n.metrics.CheckpointsStable++
 	n.truncate(seq)
 	if ss.ok {

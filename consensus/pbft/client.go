@@ -26,7 +26,8 @@ const DefaultRetransmitTimeout = 20
 // ErrBusy is returned by Submit while a request is outstanding.
 var ErrBusy = errors.New("pbft: client has an outstanding request")
 
-// Result is a request's outcome accepted from f+1 matching replies.
+// Result is a request's outcome accepted from f+1 matching committed
+// replies or 2f+1 matching tentative ones (see Reply).
 type Result struct {
 	Timestamp uint64
 	Value     []byte
@@ -161,21 +162,48 @@ func (c *Client) step(m Message, from int64) (*Result, error) {
 	if int64(r.Replica) != from && !verify(c.cfg.Domain, c.cfg.Verify, c.cfg.Replicas[r.Replica], r) {
 		return nil, fmt.Errorf("reply from replica %d: %w", r.Replica, ErrBadSignature)
 	}
-	c.replies[r.Replica] = r
-	match, view := 0, uint64(0)
-	for _, o := range c.replies {
-		if o != nil && bytes.Equal(o.Result, r.Result) {
-			match++
-			view = max(view, o.View)
-		}
+	if old := c.replies[r.Replica]; old == nil || old.Tentative || !r.Tentative {
+		c.replies[r.Replica] = r // a committed reply is not taken back by a tentative one
 	}
-	if match < c.f+1 {
+	view, ok := c.accepted(r.Result)
+	if !ok {
 		return nil, nil
 	}
 	c.view = max(c.view, view)
 	res := &Result{Timestamp: r.Timestamp, Value: r.Result, View: view}
 	c.cur = nil
 	return res, nil
+}
+
+// accepted says whether the replies hold enough matching result to accept
+// it: f+1 committed replies, or 2f+1 that are committed or tentative in one
+// view (see Reply). It returns the highest view among them.
+func (c *Client) accepted(result []byte) (uint64, bool) {
+	committed, view := 0, uint64(0)
+	var tentative map[uint64]int
+	for _, o := range c.replies {
+		if o == nil || !bytes.Equal(o.Result, result) {
+			continue
+		}
+		view = max(view, o.View)
+		if !o.Tentative {
+			committed++
+			continue
+		}
+		if tentative == nil {
+			tentative = map[uint64]int{}
+		}
+		tentative[o.View]++
+	}
+	if committed >= c.f+1 {
+		return view, true
+	}
+	for _, k := range tentative {
+		if committed+k >= 2*c.f+1 {
+			return view, true
+		}
+	}
+	return 0, false
 }
 
 // TicksToRetransmit returns how many more Ticks it takes until Tick

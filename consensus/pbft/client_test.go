@@ -80,3 +80,49 @@ func TestClientTicksToRetransmit(t *testing.T) {
 		t.Fatalf("after a retransmission: %d ticks, want 6 (doubled)", got)
 	}
 }
+
+// TestClientAcceptsTentativeRepliesFromAQuorumOfOneView: 2f+1 matching
+// replies, each committed or tentative in one view, decide; f+1 tentative
+// ones do not, nor do 2f+1 tentative ones spread over views.
+func TestClientAcceptsTentativeRepliesFromAQuorumOfOneView(t *testing.T) {
+	type reply struct {
+		replica   uint32
+		view      uint64
+		tentative bool
+	}
+	for _, tc := range []struct {
+		name    string
+		replies []reply
+		accept  bool
+	}{
+		{"three tentative, one view", []reply{{0, 1, true}, {1, 1, true}, {2, 1, true}}, true},
+		{"two tentative", []reply{{0, 1, true}, {1, 1, true}}, false},
+		{"three tentative, two views", []reply{{0, 1, true}, {1, 1, true}, {2, 2, true}}, false},
+		{"two tentative and a committed one", []reply{{0, 1, true}, {1, 1, true}, {2, 0, false}}, true},
+		{"two committed", []reply{{0, 1, false}, {3, 0, false}}, true},
+		{"a committed one taken back by a tentative one", []reply{{0, 1, false}, {0, 2, true}, {3, 0, false}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, keys := testClient(t)
+			q, _, err := c.Submit([]byte("op"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res *Result
+			for i, r := range tc.replies {
+				if res != nil {
+					t.Fatalf("accepted after %d replies", i)
+				}
+				m := &Reply{View: r.view, Timestamp: q.Timestamp, Client: c.ID(), Replica: r.replica,
+					Tentative: r.tentative, Result: []byte("ok")}
+				Sign(testDomain, keys[r.replica], m)
+				if res, err = c.Step(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := res != nil; got != tc.accept {
+				t.Fatalf("accepted %v, want %v", got, tc.accept)
+			}
+		})
+	}
+}

@@ -180,14 +180,21 @@ func (m *Prepare) body(w *wire.Writer) { writeVote(w, m.View, m.Seq, m.Digest, m
 func (m *Commit) body(w *wire.Writer)  { writeVote(w, m.View, m.Seq, m.Digest, m.Replica) }
 
 // body is what a reply's signature covers: the view, the replica and the
-// root its leaf and proof lead to (see Reply).
+// root its leaf and proof lead to (see Reply), and whether it is tentative.
 func (m *Reply) body(w *wire.Writer) {
 	root := m.Root()
-	w.U64(m.View).U32(m.Replica).Fixed(root[:])
+	w.U64(m.View).U32(m.Replica).U8(boolByte(m.Tentative)).Fixed(root[:])
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func writeReply(w *wire.Writer, m *Reply) {
-	w.U64(m.View).U64(m.Timestamp).Fixed(m.Client[:]).U32(m.Replica).Var(m.Result).U32(m.Index).U8(uint8(len(m.Proof)))
+	w.U64(m.View).U64(m.Timestamp).Fixed(m.Client[:]).U32(m.Replica).U8(boolByte(m.Tentative)).Var(m.Result).U32(m.Index).U8(uint8(len(m.Proof)))
 	for _, d := range m.Proof {
 		w.Fixed(d[:])
 	}
@@ -198,6 +205,12 @@ func readReply(r *wire.Reader) *Reply {
 	m := &Reply{View: r.U64(), Timestamp: r.U64()}
 	r.Fixed(m.Client[:])
 	m.Replica = r.U32()
+	switch t := r.U8(); t {
+	case 0, 1:
+		m.Tentative = t == 1
+	default:
+		r.Fail(fmt.Errorf("reply tentative flag %d is not 0 or 1", t))
+	}
 	m.Result = r.Var(MaxResultBytes)
 	m.Index = r.U32()
 	n := int(r.U8())

@@ -74,6 +74,30 @@ func TestCodecRoundTripEveryKind(t *testing.T) {
 	}
 }
 
+// A reply's tentative flag is signed and has one encoding.
+func TestReplyTentativeFlagIsSignedAndCanonical(t *testing.T) {
+	rep := &Reply{View: 1, Timestamp: 42, Client: ClientID{7}, Replica: 0, Tentative: true, Result: []byte("ok")}
+	Sign(testDomain, testKey("replica", 0), rep)
+	b := Encode(rep)
+	got, err := Decode(b)
+	if err != nil || !got.(*Reply).Tentative {
+		t.Fatalf("tentative reply round trip: %+v, %v", got, err)
+	}
+	flipped := *rep
+	flipped.Tentative = false
+	if verify(testDomain, ed25519.Verify, testKey("replica", 0).Public().(ed25519.PublicKey), &flipped) {
+		t.Fatal("a tentative reply's signature verifies as a committed one")
+	}
+	const flag = 1 + 8 + 8 + 32 + 4 // after kind, view, timestamp, client, replica
+	if b[flag] != 1 {
+		t.Fatalf("flag byte at %d is %d", flag, b[flag])
+	}
+	b[flag] = 2
+	if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("flag byte 2: %v", err)
+	}
+}
+
 func TestDecodeRejectsUnknownKindAndBadBool(t *testing.T) {
 	for _, b := range [][]byte{nil, {0}, {200}, {byte(KindStatus), 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 2}} {
 		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {

@@ -8,10 +8,16 @@ import (
 
 // Application is the deterministic state machine a shard orders
 // transactions for. The Node calls it synchronously: Apply for every
-// committed sequence number in order (txs may be empty for a null batch;
-// requests already executed are filtered out), Digest and Snapshot at
-// checkpoints, Restore on state transfer and restart. Apply must return one
-// result per transaction and must be a pure function of the state and txs.
+// sequence number in order once its batch is prepared in the current view
+// or committed (txs may be empty for a null batch; requests already
+// executed are filtered out), Digest and Snapshot at checkpoints, Restore
+// on state transfer, restart and rollback. Apply must return one result
+// per transaction and must be a pure function of the state and txs. A
+// batch applied ahead of its commit may be undone (a view change replaced
+// it): the Node then restores a checkpoint's snapshot and applies the
+// committed batches above it again, so Apply must have no effect outside
+// the state that Snapshot captures; a runtime learns of committed batches
+// from Ready.Executed.
 type Application interface {
 	Apply(seq uint64, txs [][]byte) [][]byte
 	Digest() [32]byte

@@ -13,8 +13,14 @@
 //
 // The core knows nothing of money: it orders opaque []byte transactions for
 // an Application, which it calls synchronously and deterministically when a
-// batch commits, at checkpoints (Digest, Snapshot) and on state transfer
-// (Restore).
+// batch is prepared or commits, at checkpoints (Digest, Snapshot) and on
+// state transfer and rollback (Restore).
+//
+// Replicas execute a batch tentatively as soon as it is prepared and send
+// tentative replies (Castro-Liskov's tentative execution): a client accepts
+// 2f+1 matching tentative replies of one view, or f+1 committed ones, so
+// finality takes four message delays instead of five. What ran ahead is
+// rolled back if a view change replaces it (see tentative.go).
 //
 // Requests are signed by their client's key, except when the operation
 // authenticates itself: an application whose transactions carry their

@@ -216,3 +216,90 @@ func (c *cluster) drive(op string, out []Outbound, down map[int]bool) *Result {
 	c.t.Fatalf("%s: no result", op)
 	return nil
 }
+
+// dropFunc says whether the message m from replica from (-1: the client)
+// to replica to (-1: the client) is lost.
+type dropFunc func(from, to int, m Message) bool
+
+// runDropping is cluster.run with a lossy network: it delivers until
+// quiet, dropping what drop says.
+func (c *cluster) runDropping(drop dropFunc) {
+	for i, n := range c.nodes {
+		c.collect(i, n)
+	}
+	for steps := 0; len(c.inbox) > 0; steps++ {
+		if steps > 100000 {
+			c.t.Fatal("no quiescence")
+		}
+		ob, from := c.inbox[0], c.froms[0]
+		c.inbox, c.froms = c.inbox[1:], c.froms[1:]
+		m, err := Decode(Encode(ob.Msg))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		deliver := func(to int) {
+			if !drop(from, to, m) {
+				_ = c.nodes[to].Step(m)
+				c.collect(to, c.nodes[to])
+			}
+		}
+		switch {
+		case ob.To.ToClient:
+			if drop(from, -1, m) {
+				continue
+			}
+			if res, _ := c.client.Step(m); res != nil {
+				c.result = res
+			}
+		case ob.To.Broadcast:
+			for i := range c.nodes {
+				if i != from {
+					deliver(i)
+				}
+			}
+		default:
+			deliver(int(ob.To.Replica))
+		}
+	}
+}
+
+// tickDropping ticks every replica and the client once, then delivers.
+func (c *cluster) tickDropping(drop dropFunc) {
+	for _, n := range c.nodes {
+		n.Tick()
+	}
+	for _, ob := range c.client.Tick() {
+		c.inbox = append(c.inbox, ob)
+		c.froms = append(c.froms, -1)
+	}
+	c.runDropping(drop)
+}
+
+func isKind[T Message](m Message) bool { _, ok := m.(T); return ok }
+
+func (c *cluster) allExecuted(seq uint64) bool {
+	for _, n := range c.nodes {
+		if n.LastExecuted() < seq {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *cluster) allInView(v uint64) bool {
+	for _, n := range c.nodes {
+		if view, active := n.View(); view != v || !active {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *cluster) allStable(seq uint64) bool {
+	for _, n := range c.nodes {
+		if s, _ := n.StableCheckpoint(); s < seq {
+			return false
+		}
+	}
+	return true
+}

@@ -117,11 +117,17 @@ type Commit struct {
 // hashes on the way to the root (Proof), so that every reply is still
 // verifiable on its own, by anyone (a transferable receipt), while a batch
 // of k replies costs the replica one signature instead of k.
+//
+// A Tentative reply was sent after the request's batch prepared, before it
+// committed (Castro-Liskov's tentative execution): a client accepts a
+// result from 2f+1 matching replies that are committed or tentative in one
+// view, or from f+1 matching committed ones.
 type Reply struct {
 	View      uint64
 	Timestamp uint64
 	Client    ClientID
 	Replica   uint32
+	Tentative bool
 	Result    []byte
 	Index     uint32
 	Proof     []Digest

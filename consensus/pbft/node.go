@@ -22,6 +22,8 @@ type Metrics struct {
 	OutOfWindow          uint64 // messages outside the watermarks
 	BatchesProposed      uint64
 	BatchesExecuted      uint64
+	BatchesTentative     uint64 // batches executed ahead of their commit
+	Rollbacks            uint64 // times batches executed ahead were undone
 	RequestsExecuted     uint64
 	DuplicateRequests    uint64 // requests answered from the reply cache or dropped as old
 	DroppedRequests      uint64 // requests of new clients dropped while MaxPending were pending
@@ -49,6 +51,8 @@ type entry struct {
 	// committed batch and its commit certificate
 	commitPP   *PrePrepare
 	commitCert []*Commit
+	// tent is the batch executed ahead of its commit, if any.
+	tent *tentative
 }
 
 const maxViewsPerEntry = 4
@@ -76,6 +80,7 @@ type snapshot struct {
 type clientState struct {
 	ts     uint64
 	result []byte
+	seq    uint64 // the batch that executed ts; 0 when restored from a snapshot
 }
 
 // stableProof is a checkpoint with 2f+1 matching signatures.
@@ -98,9 +103,13 @@ type Node struct {
 	h        uint64 // low watermark: the stable checkpoint's sequence
 	stable   stableProof
 	stableSS *snapshot // snapshot at h (nil for genesis without snapshot)
-	lastExec uint64
-	log      map[uint64]*entry
-	nextSeq  uint64 // last sequence number assigned (primary)
+	lastExec uint64    // last committed sequence executed
+	// applied is the last sequence the application ran: lastExec, or
+	// beyond it by batches executed tentatively (see executeTentatively).
+	applied uint64
+	genesis *snapshot // the state before the first batch, for rollbacks
+	log     map[uint64]*entry
+	nextSeq uint64 // last sequence number assigned (primary)
 
 	clients  map[ClientID]*clientState
 	pending  map[ClientID]*Request // newest unexecuted request per client
@@ -165,6 +174,9 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 	n.f = (n.n - 1) / 3
 	n.out.gen = 1
 	n.out.dirty = map[uint64]uint64{}
+	if p == nil || p.Checkpoint == nil {
+		n.genesis = n.snapshotApp(0)
+	}
 	if p == nil {
 		return n, nil
 	}
@@ -178,7 +190,7 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 		for _, r := range cp.Clients {
 			n.clients[r.Client] = &clientState{ts: r.Timestamp, result: r.Result}
 		}
-		n.h, n.lastExec = cp.Seq, cp.Seq
+		n.h, n.lastExec, n.applied = cp.Seq, cp.Seq, cp.Seq
 		n.stable = stableProof{seq: cp.Seq, digest: cp.Digest, proof: cp.Proof}
 		n.stableSS = &snapshot{seq: cp.Seq, digest: cp.Digest, appDigest: cp.AppDigest,
 			clients: cp.Clients, appState: cp.AppState, ok: true}
@@ -347,6 +359,7 @@ type NodeStatus struct {
 	View         uint64
 	Active       bool
 	LastExecuted uint64
+	Applied      uint64 // LastExecuted, or beyond it by batches executed tentatively
 	Stable       uint64
 	StableDigest Digest
 	Transferring bool
@@ -357,8 +370,8 @@ type NodeStatus struct {
 
 // Status returns a summary of the replica's state.
 func (n *Node) Status() NodeStatus {
-	st := NodeStatus{ID: n.cfg.ID, View: n.view, Active: n.active, LastExecuted: n.lastExec, Stable: n.h,
-		StableDigest: n.stable.digest, Transferring: n.transferring, Pending: len(n.pending), LogEntries: len(n.log)}
+	st := NodeStatus{ID: n.cfg.ID, View: n.view, Active: n.active, LastExecuted: n.lastExec, Applied: n.applied,
+		Stable: n.h, StableDigest: n.stable.digest, Transferring: n.transferring, Pending: len(n.pending), LogEntries: len(n.log)}
 	if n.target != nil {
 		st.Target = n.target.seq
 	}

@@ -186,6 +186,7 @@ func (n *Node) checkPrepared(e *entry) {
 	n.addCommit(e, c)
 	n.broadcast(c)
 	n.checkCommitted(e)
+	n.executeTentatively()
 }
 
 // checkCommitted marks e committed once 2f+1 replicas committed one

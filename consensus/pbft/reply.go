@@ -74,15 +74,18 @@ type replyItem struct {
 	result []byte
 }
 
-// replyAll sends the replies of items under one signature (see Reply).
-func (n *Node) replyAll(items []replyItem) {
+// replyAll sends the replies of items under one signature (see Reply);
+// tentative says they come from a batch that prepared and has not
+// committed.
+func (n *Node) replyAll(items []replyItem, tentative bool) {
 	if len(items) == 0 {
 		return
 	}
 	replies := make([]*Reply, len(items))
 	leaves := make([]Digest, len(items))
 	for i, it := range items {
-		replies[i] = &Reply{View: n.view, Timestamp: it.ts, Client: it.client, Replica: n.cfg.ID, Result: it.result, Index: uint32(i)}
+		replies[i] = &Reply{View: n.view, Timestamp: it.ts, Client: it.client, Replica: n.cfg.ID, Tentative: tentative,
+			Result: it.result, Index: uint32(i)}
 		leaves[i] = replies[i].Leaf()
 	}
 	if len(items) > 1 {

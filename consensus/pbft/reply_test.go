@@ -20,7 +20,7 @@ func TestBatchRepliesShareOneSignature(t *testing.T) {
 		for i := range k {
 			items = append(items, replyItem{client: ClientID{byte(i)}, ts: uint64(100 + i), result: fmt.Appendf(nil, "result %d", i)})
 		}
-		n.replyAll(items)
+		n.replyAll(items, false)
 		if len(n.out.msgs) != k {
 			t.Fatalf("%d replies for %d items", len(n.out.msgs), k)
 		}

@@ -22,15 +22,19 @@ func (n *Node) onRequest(q *Request) error {
 		n.metrics.DuplicateRequests++
 		switch {
 		case q.Timestamp == cs.ts:
-			n.reply(q.Client, cs.ts, cs.result)
+			n.replyCached(q.Client, cs, cs.ts, cs.result)
 		case q.Unsigned():
 			// An application-authenticated client is shared by whoever
 			// holds its key (an account's processes), so an older request
 			// may still be awaited: say it will never execute here (an
 			// empty result; applications never return one).
-			n.reply(q.Client, q.Timestamp, nil)
+			n.replyCached(q.Client, cs, q.Timestamp, nil)
 		}
-		return nil
+		if q.Timestamp < cs.ts || cs.seq <= n.lastExec {
+			return nil
+		}
+		// Executed only tentatively: it stays pending until it commits, so
+		// that its timer runs (a restarted replica learns of it here).
 	}
 	p := n.pending[q.Client]
 	if p != nil && p.Timestamp >= q.Timestamp {
@@ -88,10 +92,19 @@ func (n *Node) executedReq(q *Request) bool {
 	return cs != nil && q.Timestamp <= cs.ts
 }
 
-// live reports whether queued request q is still the pending one.
+// committedReq reports whether q (or a later request of its client) has
+// been executed in a committed batch; a request executed only tentatively
+// may yet be rolled back.
+func (n *Node) committedReq(q *Request) bool {
+	cs := n.clients[q.Client]
+	return cs != nil && q.Timestamp <= cs.ts && cs.seq <= n.lastExec
+}
+
+// live reports whether queued request q is still the pending one: its
+// request timer runs until it is committed.
 func (n *Node) live(q *Request) bool {
 	p := n.pending[q.Client]
-	return p == q && !n.executedReq(q)
+	return p == q && !n.committedReq(q)
 }
 
 // compactQueue drops queue entries that are no longer pending.
@@ -161,37 +174,35 @@ func (n *Node) tryPropose() {
 	}
 }
 
-// execute applies committed entry e (the next in sequence) to the
-// application, updates the client table and replies to the clients.
+// execute executes committed entry e (the next in sequence): it applies
+// the batch to the application unless it already ran tentatively (see
+// executeTentatively), and then updates the pending requests and timers,
+// reports the batch and takes the checkpoint if one is due.
 func (n *Node) execute(e *entry) {
 	pp := e.commitPP
-	var reqs []*Request
-	var txs [][]byte
-	for _, q := range pp.Batch {
-		if n.executedReq(q) {
-			n.metrics.DuplicateRequests++
-			continue
+	t := e.tent
+	if n.applied > n.lastExec && (t == nil || t.digest != pp.Digest) {
+		n.rollback() // another batch committed than the one we ran ahead
+		if n.transferring {
+			return // the rollback failed: the state is being fetched
 		}
-		// mark now, so a duplicate later in the same batch is skipped
-		n.clients[q.Client] = &clientState{ts: q.Timestamp}
-		reqs = append(reqs, q)
-		txs = append(txs, q.Op)
+		t = nil
 	}
-	results := n.cfg.App.Apply(e.seq, txs)
-	out := make([][]byte, len(reqs))
-	replies := make([]replyItem, len(reqs))
-	for i, q := range reqs {
-		if i < len(results) {
-			out[i] = results[i]
-		}
-		n.clients[q.Client].result = out[i]
+	e.tent = nil
+	var reqs []*Request
+	var out [][]byte
+	if t != nil {
+		reqs, out = t.reqs, t.results
+	} else {
+		reqs, out = n.apply(e.seq, pp.Batch)
+		n.replyAll(replyItems(reqs, out), false) // one signature for the batch's replies
+	}
+	for _, q := range reqs {
 		delete(n.assigned, q.key())
 		if p := n.pending[q.Client]; p != nil && p.Timestamp <= q.Timestamp {
 			delete(n.pending, q.Client)
 		}
-		replies[i] = replyItem{client: q.Client, ts: q.Timestamp, result: out[i]}
 	}
-	n.replyAll(replies) // one signature for the batch's replies
 	n.lastExec = e.seq
 	n.metrics.BatchesExecuted++
 	n.metrics.RequestsExecuted += uint64(len(reqs))
@@ -209,6 +220,42 @@ func (n *Node) execute(e *entry) {
 	}
 }
 
+// apply runs the batch of sequence seq on the application, skipping the
+// requests already executed, and records each request's result in the
+// client table.
+func (n *Node) apply(seq uint64, batch []*Request) ([]*Request, [][]byte) {
+	var reqs []*Request
+	var txs [][]byte
+	for _, q := range batch {
+		if n.executedReq(q) {
+			n.metrics.DuplicateRequests++
+			continue
+		}
+		// mark now, so a duplicate later in the same batch is skipped
+		n.clients[q.Client] = &clientState{ts: q.Timestamp, seq: seq}
+		reqs = append(reqs, q)
+		txs = append(txs, q.Op)
+	}
+	results := n.cfg.App.Apply(seq, txs)
+	out := make([][]byte, len(reqs))
+	for i, q := range reqs {
+		if i < len(results) {
+			out[i] = results[i]
+		}
+		n.clients[q.Client].result = out[i]
+	}
+	n.applied = seq
+	return reqs, out
+}
+
+func replyItems(reqs []*Request, results [][]byte) []replyItem {
+	items := make([]replyItem, len(reqs))
+	for i, q := range reqs {
+		items[i] = replyItem{client: q.Client, ts: q.Timestamp, result: results[i]}
+	}
+	return items
+}
+
 // executeCommitted executes committed entries in sequence order.
 func (n *Node) executeCommitted() {
 	for !n.transferring {
@@ -223,11 +270,15 @@ func (n *Node) executeCommitted() {
 		n.target = nil
 		n.onStableProof(t.seq, t.digest, t.proof)
 	}
+	n.executeTentatively()
 	n.tryPropose()
 }
 
-func (n *Node) reply(c ClientID, ts uint64, result []byte) {
-	n.replyAll([]replyItem{{client: c, ts: ts, result: result}})
+// replyCached answers a client from its entry in the client table (the
+// result of its latest executed request, or result for an older one),
+// tentative while that request's batch has not committed.
+func (n *Node) replyCached(c ClientID, cs *clientState, ts uint64, result []byte) {
+	n.replyAll([]replyItem{{client: c, ts: ts, result: result}}, cs.seq > n.lastExec)
 }
 
 // clientRecords returns the client table in canonical (sorted) order.

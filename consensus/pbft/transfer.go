@@ -26,6 +26,7 @@ func (n *Node) beginTransfer() {
 	if t == nil {
 		return
 	}
+	n.forgetTentative() // the application's state is about to be replaced
 	if t.seq > n.h {
 		n.h = t.seq
 		n.stable = *t
@@ -85,7 +86,7 @@ func (n *Node) onStateResponse(r *StateResponse) error {
 	if err := n.checkReplica(r.Replica, r); err != nil {
 		return err
 	}
-	if !n.transferring || r.Seq < n.h || r.Seq <= n.lastExec {
+	if !n.transferring || r.Seq < n.h || r.Seq < n.lastExec || (r.Seq == n.lastExec && r.Seq != n.h) {
 		return nil
 	}
 	if !n.verifyProof(r.Seq, r.Digest, r.Proof) || r.Seq == 0 {
@@ -112,7 +113,7 @@ func (n *Node) onStateResponse(r *StateResponse) error {
 	for _, c := range r.Clients {
 		n.clients[c.Client] = &clientState{ts: c.Timestamp, result: c.Result}
 	}
-	n.lastExec = r.Seq
+	n.lastExec, n.applied = r.Seq, r.Seq
 	n.transferring = false
 	n.metrics.StateTransfers++
 	ss := &snapshot{seq: r.Seq, digest: r.Digest, appDigest: r.AppDigest, clients: r.Clients, appState: r.AppState, ok: true}
@@ -155,6 +156,13 @@ func (n *Node) onStatus(st *Status) error {
 	}
 	if progressed {
 		return nil
+	}
+	// Our checkpoints it has not seen stable: they may all have been lost,
+	// and without them no checkpoint becomes stable and the window closes.
+	for seq, cs := range n.cps {
+		if seq > st.Stable && cs[n.cfg.ID] != nil {
+			n.sendTo(j, cs[n.cfg.ID])
+		}
 	}
 	from := max(st.LastExec, n.h) + 1
 	for s := from; s <= n.h+n.cfg.Window && s <= st.LastExec+n.cfg.Window; s++ {

@@ -600,7 +600,20 @@ func (s *sim) finished() bool {
 		if !r.correct() {
 			continue
 		}
-		e := r.insts[0].node.LastExecuted()
+		st := r.insts[0].node.Status()
+		if st.Applied != st.LastExecuted {
+			return false // a batch ran ahead and has not committed yet
+		}
+		// A result from tentative replies may come before a view change
+		// rolls its batch back; the new view executes it again.
+		for _, c := range s.clients {
+			for op := range c.done {
+				if r.insts[0].app.Count(op) == 0 {
+					return false
+				}
+			}
+		}
+		e := st.LastExecuted
 		if first {
 			hi, lo, first = e, e, false
 		}

@@ -60,7 +60,8 @@ type ClientConfig struct {
 }
 
 // Client submits operations to a shard and returns their results once
-// f+1 replicas sent matching replies. It is safe for concurrent use: each
+// f+1 replicas sent matching replies (2f+1 if they are tentative, see
+// pbft.Reply). It is safe for concurrent use: each
 // Submit is served by one of its identities, so up to len(identities)
 // submissions are in flight at once and the others wait.
 type Client struct {
@@ -203,7 +204,7 @@ func Dial(cfg ClientConfig) (*Client, error) {
 }
 
 // Submit orders op on the shard and returns its result, accepted from f+1
-// matching replies. It waits for a free identity, then for the result;
+// matching committed replies or 2f+1 tentative ones. It waits for a free identity, then for the result;
 // the request is retransmitted to every replica on timeout and follows view
 // changes. If ctx ends first, Submit returns its error, but the request
 // may still execute (its identity keeps driving it to completion).
@@ -220,7 +221,7 @@ func (c *Client) Submit(ctx context.Context, op []byte) ([]byte, error) {
 // is timestamp), so no signature is made or checked for the request
 // itself. It is sent to every replica at once, which routes its replies
 // back on this client's connection. As Submit otherwise, except that an
-// empty result means f+1 replicas said it will never execute (a later
+// empty result means a quorum of replicas said it will never execute (a later
 // timestamp of client executed first).
 func (c *Client) SubmitUnsigned(ctx context.Context, client [32]byte, timestamp uint64, op []byte) ([]byte, error) {
 	if len(op) > pbft.MaxOpBytes {

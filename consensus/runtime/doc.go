@@ -7,7 +7,7 @@
 // Ready in one fsynced transaction before sending its messages, and calls
 // Advance. A Client submits operations through a pool of client
 // identities, each one pbft.Client with its own connections, and returns a
-// result once f+1 replicas sent matching replies.
+// result once f+1 replicas sent matching replies (2f+1 tentative ones).
 //
 // Status reports a local replica's view, execution and stable checkpoint;
 // QueryStatus asks a running replica for the same over the transport.

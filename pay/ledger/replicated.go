@@ -222,8 +222,8 @@ func encodeResult(v any) []byte {
 	return b
 }
 
-// Orderer submits an op to a shard and returns its result once f+1
-// replicas agree on it (the consensus client implements it).
+// Orderer submits an op to a shard and returns its result once a quorum
+// of replicas agree on it (the consensus client implements it).
 type Orderer interface {
 	Submit(ctx context.Context, op []byte) ([]byte, error)
 }
