@@ -207,7 +207,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	for _, m := range members {
 		st := m.Status()
 		log.Info("bench: replica", "id", st.ID, "view", st.View, "batches", st.Metrics.BatchesExecuted,
-			"requests", st.Metrics.RequestsExecuted, "tentative", st.Metrics.BatchesTentative, "rollbacks", st.Metrics.Rollbacks, "saves", st.Saves, "save_time", st.SaveTime,
+			"requests", st.Metrics.RequestsExecuted, "tentative", st.Metrics.BatchesTentative, "rollbacks", st.Metrics.Rollbacks, "duplicates", st.Metrics.DuplicateRequests, "saves", st.Saves, "save_time", st.SaveTime,
 			"view_changes", st.Metrics.ViewChanges)
 	}
 	if len(members) > 0 {

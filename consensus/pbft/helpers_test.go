@@ -137,6 +137,10 @@ func (c *cluster) collect(from int, n *Node) {
 		c.froms = append(c.froms, from)
 	}
 	n.Advance()
+	for _, ob := range n.ExecuteAhead() {
+		c.inbox = append(c.inbox, ob)
+		c.froms = append(c.froms, from)
+	}
 }
 
 // run delivers messages (through the codec) until quiet; down replicas

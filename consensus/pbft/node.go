@@ -53,6 +53,9 @@ type entry struct {
 	commitCert []*Commit
 	// tent is the batch executed ahead of its commit, if any.
 	tent *tentative
+	// certGen is the output generation cert was made in (0: loaded from
+	// storage); it may run ahead once that generation is durable.
+	certGen uint64
 }
 
 const maxViewsPerEntry = 4

@@ -180,13 +180,13 @@ func (n *Node) checkPrepared(e *entry) {
 		return
 	}
 	e.cert = &PreparedCert{PrePrepare: pp, Prepares: ps}
+	e.certGen = n.out.gen
 	n.markDirty(e.seq)
 	c := &Commit{View: pp.View, Seq: pp.Seq, Digest: pp.Digest, Replica: n.cfg.ID}
 	n.sign(c)
 	n.addCommit(e, c)
 	n.broadcast(c)
 	n.checkCommitted(e)
-	n.executeTentatively()
 }
 
 // checkCommitted marks e committed once 2f+1 replicas committed one

@@ -104,6 +104,11 @@ type outbox struct {
 	cp       *StableCheckpoint
 	dirty    map[uint64]uint64 // seq -> generation
 
+	// durableGen is the newest generation known durable (Advance).
+	durableGen uint64
+	// ahead holds the tentative replies for ExecuteAhead to return.
+	ahead []Outbound
+
 	// what the last Ready handed out
 	readyGen   uint64
 	readyMsgs  int
@@ -149,6 +154,7 @@ func (n *Node) Advance() {
 	if !o.readyValid {
 		return
 	}
+	o.durableGen = o.readyGen
 	o.msgs = append(o.msgs[:0], o.msgs[o.readyMsgs:]...)
 	o.executed = append(o.executed[:0], o.executed[o.readyExec:]...)
 	if o.hardGen != 0 && o.hardGen <= o.readyGen {

@@ -78,8 +78,19 @@ type replyItem struct {
 // tentative says they come from a batch that prepared and has not
 // committed.
 func (n *Node) replyAll(items []replyItem, tentative bool) {
+	n.out.msgs = append(n.out.msgs, n.signReplies(items, tentative)...)
+}
+
+// replyAhead is replyAll for a batch run ahead of its commit: the
+// tentative replies go to ExecuteAhead's caller, not through Ready.
+func (n *Node) replyAhead(items []replyItem) {
+	n.out.ahead = append(n.out.ahead, n.signReplies(items, true)...)
+}
+
+// signReplies makes the replies of items, signed together.
+func (n *Node) signReplies(items []replyItem, tentative bool) []Outbound {
 	if len(items) == 0 {
-		return
+		return nil
 	}
 	replies := make([]*Reply, len(items))
 	leaves := make([]Digest, len(items))
@@ -94,8 +105,10 @@ func (n *Node) replyAll(items []replyItem, tentative bool) {
 		}
 	}
 	n.sign(replies[0])
-	for _, r := range replies {
+	out := make([]Outbound, len(replies))
+	for i, r := range replies {
 		r.Sig = replies[0].Sig
-		n.send(Destination{ToClient: true, Client: r.Client}, r)
+		out[i] = Outbound{To: Destination{ToClient: true, Client: r.Client}, Msg: r}
 	}
+	return out
 }

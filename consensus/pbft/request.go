@@ -270,7 +270,6 @@ func (n *Node) executeCommitted() {
 		n.target = nil
 		n.onStableProof(t.seq, t.digest, t.proof)
 	}
-	n.executeTentatively()
 	n.tryPropose()
 }
 

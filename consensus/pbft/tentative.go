@@ -4,7 +4,11 @@ import "errors"
 
 // Tentative execution (Castro-Liskov, section 5.1.3): a replica executes a
 // batch once it is prepared in the current view, before it commits, and
-// sends tentative replies. A client that gets 2f+1 matching replies,
+// sends tentative replies. It does so when its runtime calls ExecuteAhead,
+// and only once the prepared certificate is durable (a replica that
+// restarts must still hold what its tentative replies vouched for); the
+// runtime calls it while it persists the Ready that carries the commit, so
+// the application's work is off the commit's path. A client that gets 2f+1 matching replies,
 // committed or tentative in one view, has its result one message delay
 // earlier than from f+1 committed replies: 2f+1 replicas, f+1 of them
 // correct, hold a prepared certificate for the batch (and for every batch
@@ -29,8 +33,22 @@ type tentative struct {
 	results [][]byte
 }
 
-// executeTentatively executes, in sequence, the batches after the last one
-// the application ran that are prepared in the current view.
+// ExecuteAhead executes, in sequence, the batches after the last one the
+// application ran whose prepared certificate in the current view is
+// durable (a Ready holding it was Advanced), and returns their tentative
+// replies: they depend on nothing that is not durable, so the runtime sends
+// them at once, outside any Ready. A runtime calls it whenever it likes
+// (after Advance, or while the next Ready is being persisted, so that the
+// application's work overlaps the fsync); if it never does, clients get
+// their results from committed replies, one message delay later.
+func (n *Node) ExecuteAhead() []Outbound {
+	n.executeTentatively()
+	out := n.out.ahead
+	n.out.ahead = nil
+	return out
+}
+
+// executeTentatively runs ahead what ExecuteAhead may.
 func (n *Node) executeTentatively() {
 	if !n.active || n.transferring || n.rollbackBase() == nil {
 		return
@@ -41,6 +59,9 @@ func (n *Node) executeTentatively() {
 		if e == nil || e.commitPP != nil || e.cert == nil || e.cert.PrePrepare.View != n.view {
 			return // nothing prepared, or committed: executeCommitted runs it
 		}
+		if e.certGen > n.out.durableGen {
+			return // its certificate is not durable yet
+		}
 		if cp := (seq - 1) / n.cfg.CheckpointInterval * n.cfg.CheckpointInterval; cp > n.lastExec {
 			return // the checkpoint before seq is not taken yet
 		}
@@ -48,7 +69,7 @@ func (n *Node) executeTentatively() {
 		reqs, results := n.apply(seq, pp.Batch)
 		e.tent = &tentative{digest: pp.Digest, reqs: reqs, results: results}
 		n.metrics.BatchesTentative++
-		n.replyAll(replyItems(reqs, results), true)
+		n.replyAhead(replyItems(reqs, results))
 	}
 }
 

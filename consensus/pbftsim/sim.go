@@ -433,6 +433,9 @@ func (s *sim) drain(r *replica, in *instance) {
 			s.send(r, ob)
 		}
 		in.node.Advance()
+		for _, ob := range in.node.ExecuteAhead() {
+			s.send(r, ob)
+		}
 	}
 }
 

@@ -36,6 +36,14 @@ func TestClusterOrdersConcurrentOps(t *testing.T) {
 			}
 		}
 	}
+	// The runtime lets prepared batches run ahead of their commit.
+	tentative := uint64(0)
+	for _, r := range c.reps {
+		tentative += r.Status().Metrics.BatchesTentative
+	}
+	if tentative == 0 {
+		t.Fatal("no batch ran ahead of its commit: the runtime never called ExecuteAhead")
+	}
 	t.Log(c.describe())
 }
 
