@@ -140,6 +140,18 @@ func (p *propRun) voucher(sane bool, c propChannel) (pay.SignedVoucher, uint32, 
 	return sv, ticks, pre
 }
 
+// openChannel draws an OpenChannel body and its buyer.
+func (p *propRun) openChannel(sane bool, anyone party) (Body, party) {
+	buyer, seller := anyone, p.party("seller")
+	ch := rapid.SampledFrom([]time.Duration{0, time.Second, 30 * time.Second, 2 * time.Minute, 2 * time.Hour}).Draw(p.rt, "challenge")
+	if sane {
+		buyer = rapid.SampledFrom([]party{buyerP, otherP}).Draw(p.rt, "buyer")
+		seller = rapid.SampledFrom([]party{sellerP, issuerP}).Draw(p.rt, "seller")
+		ch = rapid.SampledFrom([]time.Duration{time.Second, 30 * time.Second, 2 * time.Minute}).Draw(p.rt, "challenge")
+	}
+	return OpenChannel{Seller: seller.acct, Asset: p.asset(sane, "asset"), Deposit: p.amount(sane, "deposit"), Challenge: ch}, buyer
+}
+
 // body draws a transaction body and the party that would rightly send it.
 func (p *propRun) body(sane bool) (Body, party) {
 	anyone := p.party("from")
@@ -163,14 +175,7 @@ func (p *propRun) body(sane bool) (Body, party) {
 	case 3:
 		return Faucet{Asset: p.asset(sane, "asset")}, anyone
 	case 4, 5:
-		buyer, seller := anyone, p.party("seller")
-		ch := rapid.SampledFrom([]time.Duration{0, time.Second, 30 * time.Second, 2 * time.Minute, 2 * time.Hour}).Draw(p.rt, "challenge")
-		if sane {
-			buyer = rapid.SampledFrom([]party{buyerP, otherP}).Draw(p.rt, "buyer")
-			seller = rapid.SampledFrom([]party{sellerP, issuerP}).Draw(p.rt, "seller")
-			ch = rapid.SampledFrom([]time.Duration{time.Second, 30 * time.Second, 2 * time.Minute}).Draw(p.rt, "challenge")
-		}
-		return OpenChannel{Seller: seller.acct, Asset: p.asset(sane, "asset"), Deposit: p.amount(sane, "deposit"), Challenge: ch}, buyer
+		return p.openChannel(sane, anyone)
 	case 6:
 		c := p.channel(sane)
 		return TopUp{Channel: c.id, Amount: p.amount(sane, "amount")}, c.buyer
@@ -181,15 +186,26 @@ func (p *propRun) body(sane bool) (Body, party) {
 	case 9:
 		c := p.channel(sane)
 		if rapid.Bool().Draw(p.rt, "finalize") {
-			if sane {
-				for _, k := range p.channels {
-					if st, _ := p.a.Channel(k.id); st.Status == StatusClosing {
-						c = k
-						p.now = max(p.now, st.CloseAt) // wait out the challenge period
-					}
+			if !sane {
+				return Finalize{Channel: c.id}, anyone
+			}
+			// A sane finalize needs a closing channel: finalize one after
+			// its challenge period, or else start closing an open one, so
+			// that every run that opens channels can reach Finalize.
+			var open *propChannel
+			for i, k := range p.channels {
+				switch st, _ := p.a.Channel(k.id); st.Status {
+				case StatusClosing:
+					p.now = max(p.now, st.CloseAt) // wait out the challenge period
+					return Finalize{Channel: k.id}, k.buyer
+				case StatusOpen:
+					open = &p.channels[i]
 				}
 			}
-			return Finalize{Channel: c.id}, anyone
+			if open != nil {
+				return StartClose{Channel: open.id}, open.buyer
+			}
+			return p.openChannel(sane, anyone)
 		}
 		if rapid.IntRange(0, 3).Draw(p.rt, "seller closes") == 0 {
 			return StartClose{Channel: c.id}, c.seller
