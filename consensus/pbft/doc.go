@@ -18,7 +18,7 @@
 //
 // Replicas execute a batch tentatively as soon as it is prepared and send
 // tentative replies (Castro-Liskov's tentative execution; the runtime
-// drives it with ExecuteAhead, outside Ready): a client accepts 2f+1
+// drives it with Ahead, outside Ready): a client accepts 2f+1
 // matching tentative replies of one view, or f+1 committed ones, so
 // finality takes four message delays instead of five. What ran ahead is
 // rolled back if a view change replaces it (see tentative.go).

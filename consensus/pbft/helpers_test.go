@@ -137,7 +137,7 @@ func (c *cluster) collect(from int, n *Node) {
 		c.froms = append(c.froms, from)
 	}
 	n.Advance()
-	for _, ob := range n.ExecuteAhead() {
+	for _, ob := range n.Ahead() {
 		c.inbox = append(c.inbox, ob)
 		c.froms = append(c.froms, from)
 	}

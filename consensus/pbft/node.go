@@ -144,6 +144,7 @@ type Node struct {
 	served        []servedState
 	peerExec      []uint64
 
+	fence   restartFence
 	out     outbox
 	metrics Metrics
 }
@@ -181,6 +182,7 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 		n.genesis = n.snapshotApp(0)
 	}
 	if p == nil {
+		n.markHard() // announcements go early once a hard state is durable
 		return n, nil
 	}
 	if cp := p.Checkpoint; cp != nil {
@@ -199,6 +201,10 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 			clients: cp.Clients, appState: cp.AppState, ok: true}
 	}
 	n.view, n.active = p.Hard.View, !p.Hard.Changing
+	// Before the crash this replica may have announced anything in its
+	// view up to its durable checkpoint plus the window (see early.go).
+	n.fence = restartFence{on: true, view: n.view, seq: n.h + c.Window}
+	n.out.hardDurable, n.out.durableH = true, n.h
 	for _, pe := range p.Entries {
 		if pe.Seq <= n.h || pe.Seq > n.h+c.Window {
 			continue

@@ -78,11 +78,11 @@ func (n *Node) adoptPrePrepare(e *entry, pp *PrePrepare, assign bool) {
 			n.addPending(q)
 		}
 	}
-	if !n.isPrimary() {
+	if !n.isPrimary() && !n.fenced(pp.Seq) {
 		p := &Prepare{View: pp.View, Seq: pp.Seq, Digest: pp.Digest, Replica: n.cfg.ID}
 		n.sign(p)
 		e.prepares[n.cfg.ID] = p
-		n.broadcast(p)
+		n.announce(p, pp.Seq)
 	}
 	n.checkPrepared(e)
 	n.checkCommitted(e)

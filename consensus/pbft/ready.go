@@ -106,8 +106,13 @@ type outbox struct {
 
 	// durableGen is the newest generation known durable (Advance).
 	durableGen uint64
-	// ahead holds the tentative replies for ExecuteAhead to return.
-	ahead []Outbound
+	// hardDurable says a hard state was persisted (or loaded); durableH
+	// is the sequence of the newest durable stable checkpoint.
+	hardDurable bool
+	durableH    uint64
+	// now holds the messages Ahead returns: early announcements and
+	// tentative replies, which may be sent before any Ready.
+	now []Outbound
 
 	// what the last Ready handed out
 	readyGen   uint64
@@ -159,6 +164,10 @@ func (n *Node) Advance() {
 	o.executed = append(o.executed[:0], o.executed[o.readyExec:]...)
 	if o.hardGen != 0 && o.hardGen <= o.readyGen {
 		o.hardGen = 0
+		o.hardDurable = true
+	}
+	if o.readyCP != nil {
+		o.durableH = max(o.durableH, o.readyCP.Seq)
 	}
 	if o.cp == o.readyCP {
 		o.cp = nil

@@ -82,9 +82,9 @@ func (n *Node) replyAll(items []replyItem, tentative bool) {
 }
 
 // replyAhead is replyAll for a batch run ahead of its commit: the
-// tentative replies go to ExecuteAhead's caller, not through Ready.
+// tentative replies go to Ahead's caller, not through Ready.
 func (n *Node) replyAhead(items []replyItem) {
-	n.out.ahead = append(n.out.ahead, n.signReplies(items, true)...)
+	n.out.now = append(n.out.now, n.signReplies(items, true)...)
 }
 
 // signReplies makes the replies of items, signed together.

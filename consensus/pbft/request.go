@@ -135,7 +135,8 @@ func (n *Node) restartTimer() {
 // depth and the batching policy allow.
 func (n *Node) tryPropose() {
 	for n.active && n.isPrimary() {
-		if n.nextSeq+1 > n.h+n.cfg.Window || n.nextSeq-n.lastExec >= uint64(n.cfg.MaxInFlight) || n.transferring {
+		if n.nextSeq+1 > n.h+n.cfg.Window || n.nextSeq-n.lastExec >= uint64(n.cfg.MaxInFlight) || n.transferring ||
+			n.fenced(n.nextSeq+1) {
 			return
 		}
 		var batch []*Request
@@ -169,7 +170,7 @@ func (n *Node) tryPropose() {
 		e := n.entry(pp.Seq)
 		e.pps[pp.View] = pp
 		n.markDirty(pp.Seq)
-		n.broadcast(pp)
+		n.announce(pp, pp.Seq)
 		n.checkPrepared(e)
 	}
 }

@@ -4,7 +4,7 @@ import "errors"
 
 // Tentative execution (Castro-Liskov, section 5.1.3): a replica executes a
 // batch once it is prepared in the current view, before it commits, and
-// sends tentative replies. It does so when its runtime calls ExecuteAhead,
+// sends tentative replies. It does so when its runtime calls Ahead,
 // and only once the prepared certificate is durable (a replica that
 // restarts must still hold what its tentative replies vouched for); the
 // runtime calls it while it persists the Ready that carries the commit, so
@@ -33,22 +33,25 @@ type tentative struct {
 	results [][]byte
 }
 
-// ExecuteAhead executes, in sequence, the batches after the last one the
-// application ran whose prepared certificate in the current view is
-// durable (a Ready holding it was Advanced), and returns their tentative
-// replies: they depend on nothing that is not durable, so the runtime sends
-// them at once, outside any Ready. A runtime calls it whenever it likes
-// (after Advance, or while the next Ready is being persisted, so that the
-// application's work overlaps the fsync); if it never does, clients get
-// their results from committed replies, one message delay later.
-func (n *Node) ExecuteAhead() []Outbound {
+// Ahead returns the messages that may be sent at once, outside any
+// Ready: the primary's pre-prepares and backups' prepares that need no
+// durable state (see early.go), and the tentative replies of the batches
+// it executes here, in sequence, after the last one the application ran,
+// whose prepared certificate in the current view is durable (a Ready
+// holding it was Advanced): those replies depend on nothing that is not
+// durable. A runtime calls it whenever it likes, typically after every
+// Step, Tick and Advance, also while a Ready is being persisted, so that
+// the application's work overlaps the fsync; if it never does, clients get
+// their results from committed replies, one message delay later, and
+// announcements wait for their state.
+func (n *Node) Ahead() []Outbound {
 	n.executeTentatively()
-	out := n.out.ahead
-	n.out.ahead = nil
+	out := n.out.now
+	n.out.now = nil
 	return out
 }
 
-// executeTentatively runs ahead what ExecuteAhead may.
+// executeTentatively runs ahead what Ahead may.
 func (n *Node) executeTentatively() {
 	if !n.active || n.transferring || n.rollbackBase() == nil {
 		return

@@ -254,7 +254,7 @@ func (r *Replica) run() {
 		// Batches whose prepared certificates are durable run ahead of
 		// their commit while the next Ready is being persisted; their
 		// tentative replies depend on nothing else, so they go at once.
-		r.send(r.node.ExecuteAhead())
+		r.send(r.node.Ahead())
 	}
 }
 

@@ -42,7 +42,7 @@ func TestClusterOrdersConcurrentOps(t *testing.T) {
 		tentative += r.Status().Metrics.BatchesTentative
 	}
 	if tentative == 0 {
-		t.Fatal("no batch ran ahead of its commit: the runtime never called ExecuteAhead")
+		t.Fatal("no batch ran ahead of its commit: the runtime never called Ahead")
 	}
 	t.Log(c.describe())
 }
