@@ -194,6 +194,11 @@ func (n *Node) execute(e *entry) {
 	var out [][]byte
 	if t != nil {
 		reqs, out = t.reqs, t.results
+		if t.view < n.view {
+			// Its tentative replies were of an older view (kept by the new
+			// one): clients may hold too few of them to decide.
+			n.replyAll(replyItems(reqs, out), false)
+		}
 	} else {
 		reqs, out = n.apply(e.seq, pp.Batch)
 		n.replyAll(replyItems(reqs, out), false) // one signature for the batch's replies

@@ -29,6 +29,7 @@ import "errors"
 // tentative is a batch executed ahead of its commit.
 type tentative struct {
 	digest  Digest
+	view    uint64 // the view its tentative replies were sent in
 	reqs    []*Request
 	results [][]byte
 }
@@ -70,7 +71,7 @@ func (n *Node) executeTentatively() {
 		}
 		pp := e.cert.PrePrepare
 		reqs, results := n.apply(seq, pp.Batch)
-		e.tent = &tentative{digest: pp.Digest, reqs: reqs, results: results}
+		e.tent = &tentative{digest: pp.Digest, view: n.view, reqs: reqs, results: results}
 		n.metrics.BatchesTentative++
 		n.replyAhead(replyItems(reqs, results))
 	}
@@ -99,6 +100,30 @@ func (n *Node) rollback() {
 	for seq := base.seq + 1; seq <= n.lastExec; seq++ {
 		n.apply(seq, n.log[seq].commitPP.Batch) // committed once; its replies were sent
 	}
+}
+
+// newViewKeepsAhead reports whether nv assigns every batch that ran ahead
+// to the same sequence number: the state then stays as it is, and those
+// batches commit in the new view (a primary's crash need not cost every
+// replica a rollback).
+func (n *Node) newViewKeepsAhead(nv *NewView) bool {
+	for seq := n.lastExec + 1; seq <= n.applied; seq++ {
+		e := n.log[seq]
+		if e == nil || e.tent == nil {
+			return false
+		}
+		kept := false
+		for _, pp := range nv.PrePrepares {
+			if pp.Seq == seq {
+				kept = pp.Digest == e.tent.digest
+				break
+			}
+		}
+		if !kept {
+			return false
+		}
+	}
+	return true
 }
 
 // forgetTentative drops the record of what ran ahead, when the application

@@ -118,3 +118,36 @@ func TestABatchReplacedInANewViewIsRolledBack(t *testing.T) {
 		}
 	}
 }
+
+// A view change that keeps, at the same sequence numbers, every batch that
+// ran ahead leaves the state alone: no rollback, no second execution.
+func TestANewViewKeepingTheBatchesRunAheadRollsNothingBack(t *testing.T) {
+	c := newCluster(t, 4)
+	_, out, err := c.client.Submit([]byte("op"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.inbox, c.froms = append(c.inbox, out...), append(c.froms, -1)
+	// Every replica prepares and runs the batch ahead; no commit arrives,
+	// so the request timers change the view.
+	noCommits := func(_, _ int, m Message) bool {
+		cm, ok := m.(*Commit)
+		return (ok && cm.View == 0) || isKind[*Status](m)
+	}
+	for i := 0; i < 400 && !c.allInView(1); i++ {
+		c.tickDropping(noCommits)
+	}
+	if !c.allInView(1) {
+		t.Fatal("no new view")
+	}
+	for i := 0; i < 200 && !c.allExecuted(1); i++ {
+		c.tick(nil)
+	}
+	for i, n := range c.nodes {
+		m := n.Metrics()
+		if m.BatchesTentative != 1 || m.Rollbacks != 0 || c.apps[i].n != 1 || n.LastExecuted() < 1 {
+			t.Fatalf("replica %d: %d run ahead, %d rollbacks, application at %d, executed %d (want 1, 0, 1, >= 1)",
+				i, m.BatchesTentative, m.Rollbacks, c.apps[i].n, n.LastExecuted())
+		}
+	}
+}

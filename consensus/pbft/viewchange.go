@@ -234,7 +234,9 @@ func (n *Node) verifyNewView(nv *NewView) bool {
 // highest stable checkpoint of its view changes is adopted, and the O set
 // is pre-prepared (backups send prepares).
 func (n *Node) enterNewView(nv *NewView) {
-	n.rollback() // what ran ahead in the old view may be replaced
+	if !n.newViewKeepsAhead(nv) {
+		n.rollback() // what ran ahead in the old view is replaced
+	}
 	_, best, maxS := n.computeO(nv.View, nv.ViewChanges)
 	n.view, n.active, n.newView, n.myVC = nv.View, true, nv, nil
 	n.vcTimerOn = false
