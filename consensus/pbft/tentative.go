@@ -86,10 +86,11 @@ func (n *Node) rollback() {
 	n.forgetTentative()
 	base := n.rollbackBase()
 	n.metrics.Rollbacks++
-	if base == nil || n.restoreSnapshot(base) != nil {
+	if base == nil || !n.committedAbove(base.seq) || n.restoreSnapshot(base) != nil {
 		// The application could not take back its own snapshot (a broken
-		// disk): its state is unknown, so execution stops until the stable
-		// checkpoint's state is fetched from a peer, as after a divergence.
+		// disk), or the log lacks a committed batch to replay (which the
+		// watermarks rule out): the state is unknown, so execution stops
+		// until the stable checkpoint's state is fetched from a peer.
 		n.metrics.SnapshotErrors++
 		n.lastExec, n.applied = n.h, n.h
 		n.transferring, n.transferTry = true, 0
@@ -120,6 +121,17 @@ func (n *Node) newViewKeepsAhead(nv *NewView) bool {
 			}
 		}
 		if !kept {
+			return false
+		}
+	}
+	return true
+}
+
+// committedAbove reports whether the committed batches in (seq, lastExec]
+// are all in the log, to be replayed.
+func (n *Node) committedAbove(seq uint64) bool {
+	for s := seq + 1; s <= n.lastExec; s++ {
+		if e := n.log[s]; e == nil || e.commitPP == nil {
 			return false
 		}
 	}
