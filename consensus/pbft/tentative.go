@@ -4,20 +4,22 @@ import "errors"
 
 // Tentative execution (Castro-Liskov, section 5.1.3): a replica executes a
 // batch once it is prepared in the current view, before it commits, and
-// sends tentative replies. It does so when its runtime calls Ahead,
-// and only once the prepared certificate is durable (a replica that
-// restarts must still hold what its tentative replies vouched for); the
-// runtime calls it while it persists the Ready that carries the commit, so
-// the application's work is off the commit's path. A client that gets 2f+1 matching replies,
-// committed or tentative in one view, has its result one message delay
-// earlier than from f+1 committed replies: 2f+1 replicas, f+1 of them
-// correct, hold a prepared certificate for the batch (and for every batch
-// before it, which they too had either committed or executed tentatively in
-// that view), so every later view keeps these batches at these sequence
-// numbers and the result is final.
+// sends tentative replies. It does so when its runtime calls Ahead, and
+// only once the prepared certificate is durable (a replica that restarts
+// must still hold what its tentative replies vouched for); the runtime
+// calls it while it persists the Ready that carries the commit, so the
+// application's work is off the commit's path.
 //
-// What ran ahead is undone when something else happens: a view change, or
-// a different batch committing at a sequence number that ran ahead. The
+// A client that gets 2f+1 matching replies, committed or tentative in one
+// view, has its result one message delay earlier than from f+1 committed
+// replies: 2f+1 replicas, f+1 of them correct, hold a prepared certificate
+// for the batch (and for every batch before it, which they too had either
+// committed or executed tentatively in that view), so every later view
+// keeps these batches at these sequence numbers and the result is final.
+//
+// What ran ahead is undone when something else happens: a view change
+// that does not keep it, or a different batch committing at a sequence
+// number that ran ahead. The
 // replica then restores the state at its last checkpoint at or below its
 // last committed execution and executes the committed batches above it
 // again (rollback). Nothing tentative is persisted: a restart rebuilds the
