@@ -11,12 +11,7 @@ func TestLostCheckpointsAreSentAgainOnStatus(t *testing.T) {
 	c := newCluster(t, 4)
 	noCheckpoints := func(_, _ int, m Message) bool { return isKind[*Checkpoint](m) }
 	for i := range 4 {
-		c.result = nil
-		_, out, err := c.client.Submit(fmt.Appendf(nil, "op%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.inbox, c.froms = append(c.inbox, out...), append(c.froms, -1)
+		c.queue(fmt.Sprintf("op%d", i))
 		for range 50 {
 			if c.result != nil {
 				break

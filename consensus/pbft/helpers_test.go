@@ -146,38 +146,7 @@ func (c *cluster) collect(from int, n *Node) {
 // run delivers messages (through the codec) until quiet; down replicas
 // get nothing.
 func (c *cluster) run(down map[int]bool) {
-	for i, n := range c.nodes {
-		c.collect(i, n)
-	}
-	for steps := 0; len(c.inbox) > 0; steps++ {
-		if steps > 100000 {
-			c.t.Fatal("no quiescence")
-		}
-		ob, from := c.inbox[0], c.froms[0]
-		c.inbox, c.froms = c.inbox[1:], c.froms[1:]
-		m, err := Decode(Encode(ob.Msg))
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		switch {
-		case ob.To.ToClient:
-			if res, _ := c.client.Step(m); res != nil {
-				c.result = res
-			}
-		case ob.To.Broadcast:
-			for i, n := range c.nodes {
-				if i != from && !down[i] {
-					_ = n.Step(m)
-					c.collect(i, n)
-				}
-			}
-		default:
-			if i := int(ob.To.Replica); !down[i] {
-				_ = c.nodes[i].Step(m)
-				c.collect(i, c.nodes[i])
-			}
-		}
-	}
+	c.runDropping(func(_, to int, _ Message) bool { return to >= 0 && down[to] })
 }
 
 func (c *cluster) tick(down map[int]bool) {
@@ -191,6 +160,20 @@ func (c *cluster) tick(down map[int]bool) {
 		c.froms = append(c.froms, -1)
 	}
 	c.run(down)
+}
+
+// queue submits op and queues its messages; the caller drives.
+func (c *cluster) queue(op string) {
+	c.t.Helper()
+	c.result = nil
+	_, out, err := c.client.Submit([]byte(op))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, ob := range out {
+		c.inbox = append(c.inbox, ob)
+		c.froms = append(c.froms, -1)
+	}
 }
 
 // submit sends op and drives the cluster until the client has a result.

@@ -5,11 +5,7 @@ import "testing"
 func TestTentativeRepliesAnswerBeforeTheBatchCommits(t *testing.T) {
 	c := newCluster(t, 4)
 	noCommits := func(_, _ int, m Message) bool { return isKind[*Commit](m) }
-	_, out, err := c.client.Submit([]byte("op"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.inbox, c.froms = append(c.inbox, out...), append(c.froms, -1)
+	c.queue("op")
 	for i := 0; i < 10 && c.result == nil; i++ {
 		c.tickDropping(noCommits)
 	}
@@ -40,11 +36,7 @@ func TestTentativeRepliesAnswerBeforeTheBatchCommits(t *testing.T) {
 
 func TestFewerThanQuorumTentativeRepliesAreNotAResult(t *testing.T) {
 	c := newCluster(t, 4)
-	_, out, err := c.client.Submit([]byte("op"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.inbox, c.froms = append(c.inbox, out...), append(c.froms, -1)
+	c.queue("op")
 	// Commits are lost and only replicas 0 and 1 reach the client: two
 	// tentative replies, f+1 but not 2f+1.
 	drop := func(from, to int, m Message) bool {
@@ -64,11 +56,7 @@ func TestFewerThanQuorumTentativeRepliesAreNotAResult(t *testing.T) {
 func TestABatchReplacedInANewViewIsRolledBack(t *testing.T) {
 	c := newCluster(t, 4)
 	const ahead = 3
-	_, out, err := c.client.Submit([]byte("op"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.inbox, c.froms = append(c.inbox, out...), append(c.froms, -1)
+	c.queue("op")
 	// Only replica 3 sees the prepares; no commits; no status (which would
 	// retransmit what was lost).
 	onlyAheadPrepares := func(_, to int, m Message) bool {
@@ -123,11 +111,7 @@ func TestABatchReplacedInANewViewIsRolledBack(t *testing.T) {
 // ran ahead leaves the state alone: no rollback, no second execution.
 func TestANewViewKeepingTheBatchesRunAheadRollsNothingBack(t *testing.T) {
 	c := newCluster(t, 4)
-	_, out, err := c.client.Submit([]byte("op"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.inbox, c.froms = append(c.inbox, out...), append(c.froms, -1)
+	c.queue("op")
 	// Every replica prepares and runs the batch ahead; no commit arrives,
 	// so the request timers change the view.
 	noCommits := func(_, _ int, m Message) bool {
