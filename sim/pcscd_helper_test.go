@@ -139,7 +139,7 @@ func startPCSCD(t *testing.T) {
 	if sc, err := scard.EstablishContext(); err == nil {
 		sc.Release()
 		t.Log("reusing the running pcscd")
-		waitUntil(t, 10*time.Second, "vpcd readers listed", vpcdReadersListed)
+		waitUntil(t, pcscdReady, "vpcd readers listed", vpcdReadersListed)
 		return
 	}
 	out := &syncBuffer{}
@@ -162,7 +162,7 @@ func startPCSCD(t *testing.T) {
 			t.Errorf("pcscd did not stop on SIGTERM\n%s", out)
 		}
 	})
-	waitUntil(t, 10*time.Second, "pcscd lists vpcd readers", func() error {
+	waitUntil(t, pcscdReady, "pcscd lists vpcd readers", func() error {
 		select {
 		case err := <-exited:
 			exited <- err
@@ -172,6 +172,11 @@ func startPCSCD(t *testing.T) {
 		return vpcdReadersListed()
 	})
 }
+
+// pcscdReady bounds the wait for a starting pcscd to list vpcd's readers:
+// it loads its drivers first, which took over 10 s once in CI while every
+// other package's tests ran beside it.
+const pcscdReady = 45 * time.Second
 
 // vpcdReadersListed succeeds when PC/SC lists both vpcd readers.
 func vpcdReadersListed() error {
