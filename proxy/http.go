@@ -205,7 +205,7 @@ func (f *httpFront) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Req
 	r = r.WithContext(context.WithValue(r.Context(), requestStateKey{}, st))
 	b.AddUp(requestHeadSize(r))
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &meteredBody{rc: r.Body, ctx: r.Context(), buyer: b, gate: f.p.cfg.Gate, count: b.AddUp}
+		r.Body = &meteredBody{rc: r.Body, ctx: r.Context(), buyer: b, gate: f.p.cfg.Gate, count: b.AddUp, left: max(r.ContentLength, -1)}
 	}
 	ctx.RoundTripper = goproxy.RoundTripperFunc(f.roundTrip)
 	return r, nil
@@ -220,7 +220,8 @@ func (f *httpFront) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Res
 		return nil, err
 	}
 	st.buyer.AddDown(responseHeadSize(resp))
-	resp.Body = &meteredBody{rc: resp.Body, ctx: r.Context(), buyer: st.buyer, gate: f.p.cfg.Gate, count: st.buyer.AddDown, onClose: st.done}
+	resp.Body = &meteredBody{rc: resp.Body, ctx: r.Context(), buyer: st.buyer, gate: f.p.cfg.Gate, count: st.buyer.AddDown,
+		onClose: st.done, left: -1}
 	return resp, nil
 }
 

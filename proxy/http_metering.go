@@ -18,19 +18,40 @@ type meteredBody struct {
 	gate    meter.Gate
 	count   func(int64)
 	onClose func()
+	// left is what remains of a body of declared length, or -1. Once it
+	// is read, Read reports io.EOF without touching rc: http.Transport
+	// reads once more past a request's Content-Length to check it, and by
+	// then the origin may have answered and goproxy started the response,
+	// which makes the server close the incoming body. That read would fail,
+	// fail the upstream request after its response arrived, and cut the
+	// response short.
+	left int64
 }
 
 func (m *meteredBody) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	granted, err := m.gate.Acquire(m.ctx, m.buyer, int64(len(b)))
+	want := int64(len(b))
+	if m.left >= 0 {
+		if m.left == 0 {
+			return 0, io.EOF
+		}
+		want = min(want, m.left)
+	}
+	granted, err := m.gate.Acquire(m.ctx, m.buyer, want)
 	if err != nil {
 		return 0, err
 	}
 	n, err := m.rc.Read(b[:granted])
 	m.count(int64(n))
 	m.gate.Release(m.buyer, granted, int64(n))
+	if m.left >= 0 {
+		m.left -= int64(n)
+		if m.left == 0 && err == nil {
+			err = io.EOF
+		}
+	}
 	return n, err
 }
 
