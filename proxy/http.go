@@ -221,7 +221,7 @@ func (f *httpFront) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Res
 	}
 	st.buyer.AddDown(responseHeadSize(resp))
 	resp.Body = &meteredBody{rc: resp.Body, ctx: r.Context(), buyer: st.buyer, gate: f.p.cfg.Gate, count: st.buyer.AddDown,
-		onClose: st.done, left: -1}
+		onClose: st.done, left: -1, abort: true}
 	return resp, nil
 }
 

@@ -26,6 +26,11 @@ type meteredBody struct {
 	// fail the upstream request after its response arrived, and cut the
 	// response short.
 	left int64
+	// abort makes a failed read abort the HTTP handler it runs in (a
+	// response body, copied to the client by goproxy's handler): the
+	// client then sees an interrupted answer, not a whole one that is
+	// short, which goproxy would send for a read error.
+	abort bool
 }
 
 func (m *meteredBody) Read(b []byte) (int, error) {
@@ -41,11 +46,14 @@ func (m *meteredBody) Read(b []byte) (int, error) {
 	}
 	granted, err := m.gate.Acquire(m.ctx, m.buyer, want)
 	if err != nil {
-		return 0, err
+		return 0, m.fail(err)
 	}
 	n, err := m.rc.Read(b[:granted])
 	m.count(int64(n))
 	m.gate.Release(m.buyer, granted, int64(n))
+	if err != nil && err != io.EOF {
+		return n, m.fail(err)
+	}
 	if m.left >= 0 {
 		m.left -= int64(n)
 		if m.left == 0 && err == nil {
@@ -53,6 +61,14 @@ func (m *meteredBody) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// fail returns err, or aborts the handler (see abort).
+func (m *meteredBody) fail(err error) error {
+	if m.abort {
+		panic(http.ErrAbortHandler)
+	}
+	return err
 }
 
 func (m *meteredBody) Close() error {

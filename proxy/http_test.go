@@ -266,3 +266,36 @@ func TestHTTPProxyRefusesUpgrades(t *testing.T) {
 		t.Fatalf("a refused upgrade holds a slot: %+v", u)
 	}
 }
+
+// An origin that dies in the middle of its answer: the client must see an
+// interrupted answer, not a whole one that is short.
+func TestHTTPProxyPassesOnAnAnswerCutShort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		// One chunk, then the connection ends without the last chunk.
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	}()
+	h := newHarness(t, withAllow(l.Addr().String()))
+	tr := &http.Transport{Proxy: http.ProxyURL(h.httpProxyURL(testUser, testPassword))}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + l.Addr().String() + "/")
+	if err != nil {
+		return // interrupted before the head was flushed: as good
+	}
+	defer resp.Body.Close()
+	if got, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatalf("an answer cut short arrived whole: %d %q", resp.StatusCode, got)
+	}
+}
