@@ -177,29 +177,32 @@ func (c *Client) step(m Message, from int64) (*Result, error) {
 
 // accepted says whether the replies hold enough matching result to accept
 // it: f+1 committed replies, or 2f+1 that are committed or tentative in one
-// view (see Reply). It returns the highest view among them.
+// view (see Reply). It returns the highest view among them. It runs for
+// every reply, so it counts in place (there are at most MaxReplicas).
 func (c *Client) accepted(result []byte) (uint64, bool) {
 	committed, view := 0, uint64(0)
-	var tentative map[uint64]int
 	for _, o := range c.replies {
-		if o == nil || !bytes.Equal(o.Result, result) {
-			continue
+		if o != nil && bytes.Equal(o.Result, result) {
+			view = max(view, o.View)
+			if !o.Tentative {
+				committed++
+			}
 		}
-		view = max(view, o.View)
-		if !o.Tentative {
-			committed++
-			continue
-		}
-		if tentative == nil {
-			tentative = map[uint64]int{}
-		}
-		tentative[o.View]++
 	}
 	if committed >= c.f+1 {
 		return view, true
 	}
-	for _, k := range tentative {
-		if committed+k >= 2*c.f+1 {
+	for _, o := range c.replies {
+		if o == nil || !o.Tentative || !bytes.Equal(o.Result, result) {
+			continue
+		}
+		k := committed
+		for _, p := range c.replies {
+			if p != nil && p.Tentative && p.View == o.View && bytes.Equal(p.Result, result) {
+				k++
+			}
+		}
+		if k >= 2*c.f+1 {
 			return view, true
 		}
 	}

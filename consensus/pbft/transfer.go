@@ -86,6 +86,8 @@ func (n *Node) onStateResponse(r *StateResponse) error {
 	if err := n.checkReplica(r.Replica, r); err != nil {
 		return err
 	}
+	// A response at lastExec is taken only after a failed rollback, which
+	// stops at the stable checkpoint to fetch its state again.
 	if !n.transferring || r.Seq < n.h || r.Seq < n.lastExec || (r.Seq == n.lastExec && r.Seq != n.h) {
 		return nil
 	}
