@@ -30,6 +30,18 @@ func (n *Node) earlyAllowed(seq uint64) bool {
 	return n.active && o.hardDurable && o.hardGen == 0 && seq <= o.durableH+n.cfg.Window
 }
 
+// saveUnlessEarly marks seq's entry for saving when the pre-prepare just
+// accepted or proposed there is announced with a Ready (its state must be
+// durable first). Announced early, it needs no save of its own: the fence
+// already keeps a restarted replica from announcing anything else for seq
+// in this view, and the entry is saved with its prepared certificate, one
+// write of the batch instead of two.
+func (n *Node) saveUnlessEarly(seq uint64) {
+	if !n.earlyAllowed(seq) {
+		n.markDirty(seq)
+	}
+}
+
 // fenced reports whether this replica must not send a pre-prepare or
 // prepare for seq in the current view, having restarted in it.
 func (n *Node) fenced(seq uint64) bool {

@@ -125,18 +125,17 @@ func newClusterWith(t *testing.T, n int, hook func(*Config)) *cluster {
 }
 
 func (c *cluster) collect(from int, n *Node) {
-	if !n.HasReady() {
-		return
+	if n.HasReady() {
+		rd := n.Ready()
+		if from >= 0 && from < len(c.stores) {
+			c.stores[from].apply(&rd.Persist)
+		}
+		for _, ob := range rd.Messages {
+			c.inbox = append(c.inbox, ob)
+			c.froms = append(c.froms, from)
+		}
+		n.Advance()
 	}
-	rd := n.Ready()
-	if from >= 0 && from < len(c.stores) {
-		c.stores[from].apply(&rd.Persist)
-	}
-	for _, ob := range rd.Messages {
-		c.inbox = append(c.inbox, ob)
-		c.froms = append(c.froms, from)
-	}
-	n.Advance()
 	for _, ob := range n.Ahead() {
 		c.inbox = append(c.inbox, ob)
 		c.froms = append(c.froms, from)

@@ -66,7 +66,7 @@ func (n *Node) onPrePrepare(pp *PrePrepare) error {
 // prepares it, and the entry advances as far as the prepares and commits
 // already received allow (they may have come before the batch).
 func (n *Node) adoptPrePrepare(e *entry, pp *PrePrepare, assign bool) {
-	n.markDirty(pp.Seq)
+	n.saveUnlessEarly(pp.Seq)
 	for _, q := range pp.Batch {
 		if n.executedReq(q) {
 			continue

@@ -169,7 +169,7 @@ func (n *Node) tryPropose() {
 		n.metrics.BatchesProposed++
 		e := n.entry(pp.Seq)
 		e.pps[pp.View] = pp
-		n.markDirty(pp.Seq)
+		n.saveUnlessEarly(pp.Seq)
 		n.announce(pp, pp.Seq)
 		n.checkPrepared(e)
 	}
