@@ -4,13 +4,17 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/x402/x402/consensus/pbft"
 )
 
-// entryVersion is the first byte of every encoded entry. Version 1
-// entries (which always carry every pre-prepare in full) still decode.
-const entryVersion = 2
+// entryVersion is the first byte of every encoded entry. Since version 3
+// an entry's pre-prepares carry no batch: each batch is stored once in its
+// own record (see Store.Save), not again with every change of its entry.
+// Version 1 entries (every pre-prepare in full) and version 2 entries
+// (each batch once, inline) still decode, with their batches.
+const entryVersion = 3
 
 // Entry flags. A batch usually appears up to three times in an entry (the
 // accepted pre-prepare, the prepared certificate's and the committed one);
@@ -41,6 +45,13 @@ func (w *writer) msg(m pbft.Message) {
 	e := pbft.Encode(m)
 	w.u32(uint32(len(e)))
 	w.b = append(w.b, e...)
+}
+
+// prePrepare writes pp without its batch.
+func (w *writer) prePrepare(pp *pbft.PrePrepare) {
+	header := *pp
+	header.Batch = nil
+	w.msg(&header)
 }
 
 // reader decodes the envelope; the first error sticks.
@@ -157,11 +168,11 @@ func encodeEntry(e *pbft.Entry) []byte {
 	}
 	w.u8(flags)
 	if flags&hasPrePrepare != 0 {
-		w.msg(e.PrePrepare)
+		w.prePrepare(e.PrePrepare)
 	}
 	if flags&hasPrepared != 0 {
 		if flags&samePrepared == 0 {
-			w.msg(e.Prepared.PrePrepare)
+			w.prePrepare(e.Prepared.PrePrepare)
 		}
 		w.u32(uint32(len(e.Prepared.Prepares)))
 		for _, p := range e.Prepared.Prepares {
@@ -169,7 +180,7 @@ func encodeEntry(e *pbft.Entry) []byte {
 		}
 	}
 	if flags&(hasCommitted|sameCommitted|committedPrepared) == hasCommitted {
-		w.msg(e.CommitPP)
+		w.prePrepare(e.CommitPP)
 	}
 	w.u32(uint32(len(e.Commits)))
 	for _, c := range e.Commits {
@@ -178,11 +189,14 @@ func encodeEntry(e *pbft.Entry) []byte {
 	return w.b
 }
 
-func decodeEntry(b []byte) (pbft.Entry, error) {
+// decodeEntry decodes an entry. It reports whether its pre-prepares still
+// need their batches (version 3, see prePrepares); older versions carry
+// them.
+func decodeEntry(b []byte) (pbft.Entry, bool, error) {
 	r := &reader{b: b}
 	v := r.u8()
-	if r.err == nil && v != 1 && v != entryVersion {
-		return pbft.Entry{}, fmt.Errorf("entry version %d, want 1 or %d", v, entryVersion)
+	if r.err == nil && (v < 1 || v > entryVersion) {
+		return pbft.Entry{}, false, fmt.Errorf("entry version %d, want 1 to %d", v, entryVersion)
 	}
 	known := uint8(allFlags)
 	if v == 1 {
@@ -227,9 +241,61 @@ func decodeEntry(b []byte) (pbft.Entry, error) {
 		e.Commits = append(e.Commits, as[*pbft.Commit](r, r.msg()))
 	}
 	if err := r.done(); err != nil {
-		return pbft.Entry{}, err
+		return pbft.Entry{}, false, err
 	}
-	return e, nil
+	if v < entryVersion {
+		return e, false, nil
+	}
+	for _, pp := range prePrepares(&e) {
+		if len(pp.Batch) > 0 {
+			return pbft.Entry{}, false, fmt.Errorf("batch of sequence %d stored inline in a version %d entry", pp.Seq, v)
+		}
+	}
+	return e, true, nil
+}
+
+// prePrepares returns e's distinct pre-prepares.
+func prePrepares(e *pbft.Entry) []*pbft.PrePrepare {
+	var out []*pbft.PrePrepare
+	add := func(pp *pbft.PrePrepare) {
+		if pp != nil && !slices.Contains(out, pp) {
+			out = append(out, pp)
+		}
+	}
+	add(e.PrePrepare)
+	if e.Prepared != nil {
+		add(e.Prepared.PrePrepare)
+	}
+	add(e.CommitPP)
+	return out
+}
+
+// batchKey names the record of the batch with digest d at seq; records
+// sort by sequence number, so a checkpoint deletes a prefix.
+func batchKey(seq uint64, d pbft.Digest) []byte {
+	return append(seqKey(seq), d[:]...)
+}
+
+func encodeBatch(batch []*pbft.Request) []byte {
+	w := &writer{b: make([]byte, 0, 256*len(batch)+4)}
+	w.u32(uint32(len(batch)))
+	for _, q := range batch {
+		w.msg(q)
+	}
+	return w.b
+}
+
+func decodeBatch(b []byte) ([]*pbft.Request, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	if r.err == nil && n > pbft.MaxBatchRequests {
+		return nil, fmt.Errorf("batch of %d requests exceeds %d", n, pbft.MaxBatchRequests)
+	}
+	var batch []*pbft.Request
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		batch = append(batch, as[*pbft.Request](r, r.msg()))
+	}
+	return batch, r.done()
 }
 
 func encodeHard(h *pbft.HardState) []byte {

@@ -13,12 +13,15 @@ import (
 	"github.com/x402/x402/internal/boltdb"
 )
 
-// formatVersion identifies this package's layout of the file.
-const formatVersion = 1
+// formatVersion identifies this package's layout of the file: version 2
+// added the batches bucket (version 1 files are upgraded on open: their
+// entries carry their batches and still decode).
+const formatVersion = 2
 
 var (
 	bucketMeta    = []byte("pbft-meta")
 	bucketEntries = []byte("pbft-entries")
+	bucketBatches = []byte("pbft-batches")
 	keyFormat     = []byte("format")
 	keyIdentity   = []byte("identity")
 	keyHard       = []byte("hard")
@@ -54,20 +57,21 @@ func (id Identity) encode() []byte {
 // Store is a replica's state file. It is safe for use by one goroutine at a
 // time (the replica's event loop).
 type Store struct {
-	db   *bolt.DB
-	path string
-	cp   uint64 // sequence of the stored checkpoint
+	db     *bolt.DB
+	path   string
+	domain pbft.Domain
+	cp     uint64 // sequence of the stored checkpoint
 }
 
 // Open opens (creating) the state file at path for replica id. It fails
 // with a clear error when the file is not a bbolt file, was written by
 // another replica or shard, or by an unknown format version.
 func Open(path string, id Identity) (*Store, error) {
-	db, err := boltdb.Open(path, bucketMeta, bucketEntries)
+	db, err := boltdb.Open(path, bucketMeta, bucketEntries, bucketBatches)
 	if err != nil {
 		return nil, fmt.Errorf("pbft storage: %w", err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, domain: id.Domain}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		want := id.encode()
@@ -81,14 +85,14 @@ func Open(path string, id Identity) (*Store, error) {
 			}
 			return meta.Put(keyIdentity, want)
 		}
-		if len(f) != 4 || binary.BigEndian.Uint32(f) != formatVersion {
+		if len(f) != 4 || binary.BigEndian.Uint32(f) < 1 || binary.BigEndian.Uint32(f) > formatVersion {
 			return fmt.Errorf("%w: unknown format version %x", ErrCorrupt, f)
 		}
 		if got := meta.Get(keyIdentity); !bytes.Equal(got, want) {
 			return fmt.Errorf("%w: stored identity differs from chain %q shard %d replica %d",
 				ErrForeign, id.Domain.ChainID, id.Domain.Shard, id.Replica)
 		}
-		return nil
+		return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 	})
 	if err != nil {
 		_ = db.Close()
@@ -108,15 +112,17 @@ func (s *Store) Close() error {
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
 // Save makes p durable in one fsynced transaction: the hard state and the
-// checkpoint are replaced, entries at or below the checkpoint deleted, and
-// p's entries upserted by sequence number.
+// checkpoint are replaced, entries (and batches) at or below the checkpoint
+// deleted, and p's entries upserted by sequence number. An entry is saved
+// again whenever it changes (its prepared certificate, its commits); its
+// batch is written only the first time, in a record of its own.
 func (s *Store) Save(p *pbft.Persist) error {
 	if p.Empty() {
 		return nil
 	}
 	cp := s.cp
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		meta, entries := tx.Bucket(bucketMeta), tx.Bucket(bucketEntries)
+		meta, entries, batches := tx.Bucket(bucketMeta), tx.Bucket(bucketEntries), tx.Bucket(bucketBatches)
 		if p.Hard != nil {
 			if err := meta.Put(keyHard, encodeHard(p.Hard)); err != nil {
 				return err
@@ -127,9 +133,8 @@ func (s *Store) Save(p *pbft.Persist) error {
 				return err
 			}
 			cp = p.Checkpoint.Seq
-			c := entries.Cursor()
-			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cp; k, _ = c.First() {
-				if err := c.Delete(); err != nil {
+			for _, b := range []*bolt.Bucket{entries, batches} {
+				if err := deleteThrough(b, cp); err != nil {
 					return err
 				}
 			}
@@ -138,6 +143,15 @@ func (s *Store) Save(p *pbft.Persist) error {
 			e := &p.Entries[i]
 			if e.Seq <= cp {
 				continue
+			}
+			for _, pp := range prePrepares(e) {
+				k := batchKey(e.Seq, pp.Digest)
+				if batches.Get(k) != nil {
+					continue
+				}
+				if err := batches.Put(k, encodeBatch(pp.Batch)); err != nil {
+					return err
+				}
 			}
 			if err := entries.Put(seqKey(e.Seq), encodeEntry(e)); err != nil {
 				return err
@@ -183,7 +197,10 @@ func (s *Store) Load() (out *pbft.Persisted, err error) {
 				return fmt.Errorf("%w: entry key %x", ErrCorrupt, k)
 			}
 			seq := binary.BigEndian.Uint64(k)
-			e, err := decodeEntry(v)
+			e, needBatches, err := decodeEntry(v)
+			if err == nil && needBatches {
+				err = s.loadBatches(tx.Bucket(bucketBatches), &e)
+			}
 			if err != nil {
 				return fmt.Errorf("%w: entry %d: %w", ErrCorrupt, seq, err)
 			}
@@ -212,4 +229,36 @@ func (s *Store) Load() (out *pbft.Persisted, err error) {
 		s.cp = out.Checkpoint.Seq
 	}
 	return out, nil
+}
+
+// loadBatches gives e's pre-prepares their batches, each checked against
+// the digest its pre-prepare names.
+func (s *Store) loadBatches(batches *bolt.Bucket, e *pbft.Entry) error {
+	for _, pp := range prePrepares(e) {
+		b := batches.Get(batchKey(pp.Seq, pp.Digest))
+		if b == nil {
+			return fmt.Errorf("batch %x of view %d is missing", pp.Digest[:4], pp.View)
+		}
+		batch, err := decodeBatch(b)
+		if err != nil {
+			return fmt.Errorf("batch %x of view %d: %w", pp.Digest[:4], pp.View, err)
+		}
+		if s.domain.BatchDigest(batch) != pp.Digest {
+			return fmt.Errorf("batch %x of view %d does not match its digest", pp.Digest[:4], pp.View)
+		}
+		pp.Batch = batch
+	}
+	return nil
+}
+
+// deleteThrough deletes b's records of sequence numbers up to seq (keys
+// start with the big-endian sequence number).
+func deleteThrough(b *bolt.Bucket, seq uint64) error {
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(k) >= 8 && binary.BigEndian.Uint64(k) <= seq; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

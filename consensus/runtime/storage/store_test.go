@@ -19,8 +19,10 @@ func testIdentity(t *testing.T) Identity {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Identity{Domain: pbft.Domain{ChainID: "test", Shard: 2}, Replica: 1, Key: pub}
+	return Identity{Domain: testDomain, Replica: 1, Key: pub}
 }
+
+var testDomain = pbft.Domain{ChainID: "test", Shard: 2}
 
 func digest(b byte) pbft.Digest {
 	var d pbft.Digest
@@ -33,7 +35,8 @@ func digest(b byte) pbft.Digest {
 func sampleEntry(seq uint64) pbft.Entry {
 	req := &pbft.Request{Timestamp: seq, Op: []byte("op")}
 	req.Client[0] = byte(seq)
-	pp := &pbft.PrePrepare{View: 1, Seq: seq, Digest: digest(byte(seq)), Replica: 1, Batch: []*pbft.Request{req}}
+	batch := []*pbft.Request{req}
+	pp := &pbft.PrePrepare{View: 1, Seq: seq, Digest: testDomain.BatchDigest(batch), Replica: 1, Batch: batch}
 	e := pbft.Entry{Seq: seq, PrePrepare: pp}
 	if seq%2 == 0 {
 		e.Prepared = &pbft.PreparedCert{PrePrepare: pp, Prepares: []*pbft.Prepare{
@@ -128,7 +131,12 @@ func TestForeignAndCorruptFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put(key, value) })
+		err = db.Update(func(tx *bolt.Tx) error {
+			if value == nil {
+				return tx.Bucket(bucket).Delete(key)
+			}
+			return tx.Bucket(bucket).Put(key, value)
+		})
 		db.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -148,6 +156,11 @@ func TestForeignAndCorruptFiles(t *testing.T) {
 	corrupt("truncated entry", bucketEntries, seqKey(2), good[:len(good)-3])
 	corrupt("trailing bytes", bucketEntries, seqKey(2), append(good, 0))
 	corrupt("entry under another sequence", bucketEntries, seqKey(3), good)
+	e2 := sampleEntry(2)
+	k2 := batchKey(2, e2.PrePrepare.Digest)
+	corrupt("missing batch", bucketBatches, k2, nil)
+	corrupt("batch of another digest", bucketBatches, k2, encodeBatch(sampleEntry(3).PrePrepare.Batch))
+	corrupt("garbage batch", bucketBatches, k2, []byte{0, 0, 0, 1, 9})
 	corrupt("bad hard state", bucketMeta, keyHard, []byte{1, 2, 3})
 	corrupt("bad checkpoint", bucketMeta, keyCheckpoint, []byte{byte(pbft.KindCommit)})
 
@@ -161,17 +174,122 @@ func TestForeignAndCorruptFiles(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// TestBatchIsWrittenOnce: an entry saved as it is accepted, prepared and
+// committed writes its batch once; a checkpoint deletes the batches at or
+// below it with their entries.
+func TestBatchIsWrittenOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, testIdentity(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	full := sampleEntry(6)
+	big := &pbft.Request{Timestamp: 1, Op: make([]byte, 64<<10)}
+	full.PrePrepare.Batch = append(full.PrePrepare.Batch, big)
+	full.PrePrepare.Digest = testDomain.BatchDigest(full.PrePrepare.Batch)
+	accepted := pbft.Entry{Seq: 6, PrePrepare: full.PrePrepare}
+	prepared := accepted
+	prepared.Prepared = full.Prepared
+	for _, e := range []pbft.Entry{accepted, prepared, full} {
+		if err := s.Save(&pbft.Persist{Entries: []pbft.Entry{e, sampleEntry(7)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records := func(bucket []byte) (n, size int) {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+				n, size = n+1, size+len(v)
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, size
+	}
+	if n, size := records(bucketBatches); n != 2 || size < 64<<10 || size > 65<<10 {
+		t.Fatalf("%d batch records of %d bytes, want 2 holding the 64 KiB batch once", n, size)
+	}
+	if _, size := records(bucketEntries); size > 4<<10 {
+		t.Fatalf("entries of %d bytes carry the batch", size)
+	}
+	p, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.Entries, []pbft.Entry{full, sampleEntry(7)}) {
+		t.Fatalf("loaded %+v", p.Entries)
+	}
+	cp := &pbft.StableCheckpoint{Seq: 6, Digest: digest(1), AppDigest: digest(2)}
+	if err := s.Save(&pbft.Persist{Checkpoint: cp}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := records(bucketBatches); n != 1 {
+		t.Fatalf("%d batch records after the checkpoint at 6, want sequence 7's", n)
+	}
+}
+
+// TestVersion1FileIsUpgraded: a state file of format 1, whose entries
+// carry their batches, loads and takes new entries.
+func TestVersion1FileIsUpgraded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	id := testIdentity(t)
+	s, err := Open(path, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sampleEntry(6)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{0, 0, 0, 1}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEntries).Put(seqKey(6), encodeEntryV2(&old))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, id); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Save(&pbft.Persist{Entries: []pbft.Entry{sampleEntry(7)}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Load()
+	if err != nil || !reflect.DeepEqual(p.Entries, []pbft.Entry{old, sampleEntry(7)}) {
+		t.Fatalf("loaded %+v, %v", p, err)
+	}
+}
+
 func FuzzDecodeEntry(f *testing.F) {
 	for seq := uint64(1); seq <= 6; seq++ {
 		f.Add(encodeEntry(ptr(sampleEntry(seq))))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, err := decodeEntry(b)
+		e, _, err := decodeEntry(b)
 		if err != nil {
 			return
 		}
-		if _, err := decodeEntry(encodeEntry(&e)); err != nil {
+		if _, _, err := decodeEntry(encodeEntry(&e)); err != nil {
 			t.Fatalf("re-encoding a decoded entry fails: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add(encodeBatch(nil))
+	for seq := uint64(1); seq <= 3; seq++ {
+		f.Add(encodeBatch(sampleEntry(seq).PrePrepare.Batch))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		batch, err := decodeBatch(b)
+		if err != nil {
+			return
+		}
+		if again, err := decodeBatch(encodeBatch(batch)); err != nil || len(again) != len(batch) {
+			t.Fatalf("re-encoding a decoded batch: %d requests, %v", len(again), err)
 		}
 	})
 }
