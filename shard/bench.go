@@ -66,6 +66,8 @@ type BenchResult struct {
 	// divided by the in-process replicas; RSSMB is the whole process's.
 	HeapMBPerReplica float64 `json:"heap_mb_per_replica,omitempty"`
 	RSSMB            float64 `json:"rss_mb,omitempty"`
+	// Phases break an in-process shard's batches down by step.
+	Phases *BenchPhases `json:"phases_ms_p50,omitempty"`
 }
 
 // Bench runs the load and reports it. Transactions in flight at the end
@@ -86,7 +88,8 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		senders[i] = k
 	}
 	im := transport.Impairment{Delay: cfg.Delay}
-	g, members, stop, err := benchShard(cfg, senders, im, log)
+	rec := &phaseRecorder{}
+	g, members, stop, err := benchShard(cfg, senders, im, rec, log)
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -142,6 +145,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		}
 		defer pprof.StopCPUProfile()
 	}
+	rec.reset()
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
 	var pace *pacer
@@ -202,6 +206,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	if cfg.CPUProfile != nil {
 		pprof.StopCPUProfile()
 	}
+	res.Phases = rec.phases()
 	loads = nil // what is left of the signed load is not the replicas' memory
 	res.TPS = float64(res.Committed) / elapsed.Seconds()
 	for _, m := range members {
@@ -230,7 +235,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 
 // benchShard returns the shard to load: the running one of cfg.Genesis, or
 // a new in-process one whose genesis funds the senders.
-func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impairment, log *slog.Logger) (Genesis, []*Member, func(), error) {
+func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impairment, rec *phaseRecorder, log *slog.Logger) (Genesis, []*Member, func(), error) {
 	if cfg.Genesis != "" {
 		g, err := LoadGenesis(cfg.Genesis)
 		return g, nil, func() {}, err
@@ -268,7 +273,7 @@ func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impa
 		rc, err := LoadReplicaConfig(r.Config)
 		if err == nil {
 			var m *Member
-			if m, err = StartReplica(rc, log, WithImpairment(im)); err == nil {
+			if m, err = StartReplica(rc, log, WithImpairment(im), WithBatchTimes(rec.add)); err == nil {
 				members = append(members, m)
 				continue
 			}

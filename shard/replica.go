@@ -80,11 +80,12 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 			App:                app,
 			CheckpointInterval: CheckpointInterval,
 		},
-		Listen:     listen,
-		Peers:      g.Addresses(),
-		StatePath:  filepath.Join(dir, "consensus.db"),
-		Impairment: o.impairment,
-		Logger:     log.With("replica", cfg.ID),
+		Listen:       listen,
+		Peers:        g.Addresses(),
+		StatePath:    filepath.Join(dir, "consensus.db"),
+		Impairment:   o.impairment,
+		OnBatchTimes: o.batchTimes,
+		Logger:       log.With("replica", cfg.ID),
 	})
 	if err != nil {
 		l.Close()

@@ -54,6 +54,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "%d replicas, %.0f ms one-way delay: %d submitted, %d committed, %d failed; %.0f tx/s; finality p50 %.1f ms, p99 %.1f ms\n",
 		res.Replicas, res.DelayMs, res.Submitted, res.Committed, res.Failed, res.TPS, res.FinalityMsP50, res.FinalityMsP99)
+	if ph := res.Phases; ph != nil {
+		fmt.Fprintf(stdout, "batch steps (median of %d): pre-prepare %.1f ms, prepare %.1f ms (primary %.1f ms from its pre-prepare), commit %.1f ms\n",
+			ph.Batches, ph.PrePrepare, ph.Prepare, ph.PrimaryPrepare, ph.Commit)
+	}
 	if res.PrimaryKilledToCommitMs > 0 {
 		fmt.Fprintf(stdout, "primary stopped: next transaction committed %.0f ms later\n", res.PrimaryKilledToCommitMs)
 	}

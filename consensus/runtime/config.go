@@ -58,7 +58,11 @@ type ReplicaConfig struct {
 	// replica executed, after the state that led to it is durable. It must
 	// not block.
 	OnExecute func(pbft.Batch)
-	Logger    *slog.Logger
+	// OnBatchTimes, if set, is called from the event loop for every batch
+	// the replica executed, with when it reached each step of the batch's
+	// path (benchmarks). It must not block.
+	OnBatchTimes func(BatchTimes)
+	Logger       *slog.Logger
 }
 
 func (c *ReplicaConfig) withDefaults() (ReplicaConfig, error) {

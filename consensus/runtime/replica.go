@@ -45,6 +45,7 @@ type Replica struct {
 	done    chan struct{}
 	err     error // set before done is closed
 
+	timeline  *timeline // loop only; nil without OnBatchTimes
 	status    atomic.Pointer[Status]
 	saves     uint64        // loop only
 	saveTime  time.Duration // loop only
@@ -64,6 +65,9 @@ func Start(cfg ReplicaConfig) (*Replica, error) {
 	}
 	r := &Replica{cfg: c, log: c.Logger.With("replica", c.Node.ID), inbound: make(chan pbft.Message, inboundQueue),
 		done: make(chan struct{})}
+	if c.OnBatchTimes != nil {
+		r.timeline = newTimeline(c.Node.ID)
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := r.open(); err != nil {
 		r.cancel()
@@ -273,11 +277,23 @@ func (r *Replica) finish(rd pbft.Ready) {
 			r.cfg.OnExecute(b)
 		}
 	}
+	if r.timeline != nil {
+		now := time.Now()
+		for _, b := range rd.Executed {
+			r.cfg.OnBatchTimes(r.timeline.executed(b.Seq, now))
+		}
+	}
 	r.node.Advance()
 	r.publishStatus()
 }
 
 func (r *Replica) send(msgs []pbft.Outbound) {
+	if r.timeline != nil && len(msgs) > 0 {
+		now := time.Now()
+		for _, o := range msgs {
+			r.timeline.sent(o.Msg, now)
+		}
+	}
 	for _, o := range msgs {
 		frame := pbft.Encode(o.Msg)
 		switch {

@@ -255,7 +255,7 @@ func (s *Store) loadBatches(batches *bolt.Bucket, e *pbft.Entry) error {
 // start with the big-endian sequence number).
 func deleteThrough(b *bolt.Bucket, seq uint64) error {
 	c := b.Cursor()
-	for k, _ := c.First(); k != nil && len(k) >= 8 && binary.BigEndian.Uint64(k) <= seq; k, _ = c.First() {
+	for k, _ := c.First(); len(k) >= 8 && binary.BigEndian.Uint64(k) <= seq; k, _ = c.First() {
 		if err := c.Delete(); err != nil {
 			return err
 		}
