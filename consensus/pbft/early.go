@@ -3,8 +3,9 @@ package pbft
 // Early messages. A replica persists what it accepted before it sends the
 // messages that depend on it (Ready), with two exceptions that cut two
 // fsyncs from the path of every batch: in the normal case the primary's
-// pre-prepare and a backup's prepare go out at once (Ahead), while the
-// state they announce is still being persisted.
+// pre-prepare and a backup's prepare go out at once (Ahead), before the
+// state they announce is durable (it is saved with the batch's prepared
+// certificate, see saveUnlessEarly).
 //
 // That is safe because a replica that restarts never sends a pre-prepare
 // or prepare again in the view it restarts in for any sequence number it
