@@ -79,6 +79,9 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	if cfg.Senders <= 0 {
 		cfg.Senders = defaultSenders(cfg.Rate, cfg.Delay)
 	}
+	if cfg.Senders > transport.MaxAttach {
+		return BenchResult{}, fmt.Errorf("bench: %d senders, at most %d (one client connection's identities)", cfg.Senders, transport.MaxAttach)
+	}
 	senders := make([]ed25519.PrivateKey, cfg.Senders)
 	for i := range senders {
 		k, err := keys.Generate()

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/x402/x402/consensus/runtime/transport"
 	"github.com/x402/x402/pay"
 	"github.com/x402/x402/pay/ledger"
 )
@@ -33,13 +34,14 @@ const (
 // flight when each takes about five one-way delays plus processing, with
 // room for the tail (a sender short makes the load generator, not the
 // shard, the queue); at least minSenders, and saturateSenders when the
-// load is offered as fast as possible.
+// load is offered as fast as possible; at most the identities one client
+// connection carries.
 func defaultSenders(rate float64, delay time.Duration) int {
 	if rate <= 0 {
 		return saturateSenders
 	}
 	need := rate * (8*delay + 150*time.Millisecond).Seconds()
-	return max(minSenders, int(math.Ceil(need)))
+	return min(transport.MaxAttach, max(minSenders, int(math.Ceil(need))))
 }
 
 // presignCount is how many transactions each sender signs before the clock

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402/x402/consensus/runtime/transport"
 	"github.com/x402/x402/internal/keys"
 	"github.com/x402/x402/pay"
 	"github.com/x402/x402/pay/ledger"
@@ -52,6 +53,9 @@ func TestDefaultSenders(t *testing.T) {
 	}
 	if got := defaultSenders(1000, 25*time.Millisecond); got != 350 {
 		t.Fatalf("1000/s at 25 ms: %d senders, want 350", got)
+	}
+	if got := defaultSenders(20000, 100*time.Millisecond); got != transport.MaxAttach {
+		t.Fatalf("20000/s at 100 ms: %d senders, want the %d one connection carries", got, transport.MaxAttach)
 	}
 }
 

@@ -58,6 +58,10 @@ func TestVersionAndUsage(t *testing.T) {
 	if !errorsAs(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "--dir is required") {
 		t.Fatalf("init without --dir: %v\n%s", err, out)
 	}
+	out, err = x402(t, "bench", "shard", "--senders", "5000")
+	if !errorsAs(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "--senders must be at most 4096") {
+		t.Fatalf("bench shard with too many senders: %v\n%s", err, out)
+	}
 }
 
 func TestInitCreatesPrivateKeyAndCommentedConfig(t *testing.T) {

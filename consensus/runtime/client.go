@@ -147,6 +147,9 @@ func Dial(cfg ClientConfig) (*Client, error) {
 		cfg.Listen = ":0"
 	}
 	keys := cfg.Keys
+	if n := max(len(keys), cfg.Identities); n > transport.MaxAttach {
+		return nil, fmt.Errorf("pbft client: %d identities, at most %d (they share one connection per replica)", n, transport.MaxAttach)
+	}
 	if len(keys) == 0 {
 		m := cfg.Identities
 		if m <= 0 {
