@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/ed25519"
 	"encoding/binary"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -99,4 +100,34 @@ func BenchmarkSequencerSubmit(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+}
+
+// BenchmarkCheckpointState measures what a shard replica does to the
+// ledger at every checkpoint, the state digest and the snapshot, against
+// the number of funded accounts: both read the whole state, so a
+// checkpoint costs time (and the snapshot bytes it stores) in proportion
+// to the ledger's size.
+func BenchmarkCheckpointState(b *testing.B) {
+	for _, accounts := range []int{256, 4096, 32768} {
+		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+			g := testGenesis()
+			for i := range accounts {
+				var seed [ed25519.SeedSize]byte
+				binary.BigEndian.PutUint64(seed[:], uint64(i)+1)
+				pub := ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey)
+				g.Allocations = append(g.Allocations, Allocation{Account: pay.AccountOf(pub), Asset: usd, Amount: pay.Nano})
+			}
+			l := openTest(b, g)
+			var size int
+			for b.Loop() {
+				_ = l.Digest()
+				s, err := l.Snapshot()
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(s)
+			}
+			b.ReportMetric(float64(size), "snapshot-bytes")
+		})
+	}
 }

@@ -29,24 +29,24 @@ func (l *Ledger) Digest() [32]byte {
 func (l *Ledger) StateDigest() ([32]byte, error) {
 	var sum [32]byte
 	err := l.db.View(func(tx *bolt.Tx) error {
-		h := sha256.New()
-		writeField(h, []byte(digestDomain))
+		h := fieldHasher{h: sha256.New(), buf: make([]byte, 0, hashChunk+1024)}
+		h.field([]byte(digestDomain))
 		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			writeField(h, name)
+			h.field(name)
 			if err := b.ForEach(func(k, v []byte) error {
 				if v == nil {
 					return fmt.Errorf("bucket %q holds an unexpected nested bucket %q", name, k)
 				}
-				writeField(h, k)
-				writeField(h, v)
+				h.field(k)
+				h.field(v)
 				return nil
 			}); err != nil {
 				return err
 			}
-			h.Write([]byte{0xff, 0xff, 0xff, 0xff}) // end of bucket: no field is this long
+			h.raw([]byte{0xff, 0xff, 0xff, 0xff}) // end of bucket: no field is this long
 			return nil
 		})
-		copy(sum[:], h.Sum(nil))
+		sum = h.sum()
 		return err
 	})
 	if err != nil {
@@ -55,7 +55,34 @@ func (l *Ledger) StateDigest() ([32]byte, error) {
 	return sum, nil
 }
 
-func writeField(h hash.Hash, b []byte) {
-	h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
-	h.Write(b)
+// hashChunk is how much a fieldHasher buffers before it hashes.
+const hashChunk = 32 << 10
+
+// fieldHasher hashes length-prefixed fields through a buffer: a scan of
+// the whole state makes few large hash writes and no allocation per field
+// (the digest is that of the fields' concatenation either way).
+type fieldHasher struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func (f *fieldHasher) field(b []byte) {
+	f.buf = binary.BigEndian.AppendUint32(f.buf, uint32(len(b)))
+	f.raw(b)
+}
+
+func (f *fieldHasher) raw(b []byte) {
+	f.buf = append(f.buf, b...)
+	if len(f.buf) >= hashChunk {
+		f.h.Write(f.buf)
+		f.buf = f.buf[:0]
+	}
+}
+
+func (f *fieldHasher) sum() [32]byte {
+	f.h.Write(f.buf)
+	f.buf = f.buf[:0]
+	var out [32]byte
+	copy(out[:], f.h.Sum(nil))
+	return out
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -24,17 +25,19 @@ func (l *Ledger) Snapshot() ([]byte, error) {
 			if b == nil {
 				return fmt.Errorf("bucket %q is missing", name)
 			}
-			var pairs [][2][]byte
+			// The pair count goes before the pairs: written as 0 and
+			// set once they are counted.
+			w.Var(name).U32(0)
+			at := len(w.Bytes()) - 4
+			count := uint32(0)
 			if err := b.ForEach(func(k, v []byte) error {
-				pairs = append(pairs, [2][]byte{k, v})
+				w.Var(k).Var(v)
+				count++
 				return nil
 			}); err != nil {
 				return err
 			}
-			w.Var(name).U32(uint32(len(pairs)))
-			for _, p := range pairs {
-				w.Var(p[0]).Var(p[1])
-			}
+			binary.BigEndian.PutUint32(w.Bytes()[at:], count)
 		}
 		return nil
 	})
