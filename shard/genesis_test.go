@@ -1,8 +1,10 @@
 package shard
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +51,35 @@ func TestInitWritesAValidShard(t *testing.T) {
 	}
 	if _, err := Init(dir, 4, ledgerGenesis(), 0); err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
 		t.Fatalf("second init: %v", err)
+	}
+}
+
+// TestInitPicksPortsBelowTheEphemeralRange: the replicas' default
+// addresses are distinct loopback ports that no outgoing socket can be
+// given by the kernel in the meantime.
+func TestInitPicksPortsBelowTheEphemeralRange(t *testing.T) {
+	from := ephemeralPortsFrom()
+	for run := range 5 {
+		res, err := Init(filepath.Join(t.TempDir(), "shard"), 7, ledgerGenesis(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := LoadGenesis(res.Genesis)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, r := range g.Replicas {
+			host, port, err := net.SplitHostPort(r.Address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := strconv.Atoi(port)
+			if host != "127.0.0.1" || p < minInitPort || p >= from || seen[port] {
+				t.Fatalf("run %d: replica %d at %s: want distinct loopback ports in [%d, %d)", run, r.ID, r.Address, minInitPort, from)
+			}
+			seen[port] = true
+		}
 	}
 }
 

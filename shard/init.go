@@ -4,10 +4,12 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/x402/x402/internal/keys"
 	"github.com/x402/x402/pay/ledger"
@@ -26,7 +28,8 @@ type InitedReplica struct {
 }
 
 // Init writes, under dir, a shard genesis for n replicas on loopback
-// (ports from basePort, or free ones when basePort is 0) running the
+// (ports from basePort, or free ones below the ephemeral range when basePort
+// is 0) running the
 // ledger genesis lg, and one key and config per replica.
 func Init(dir string, n int, lg ledger.Genesis, basePort int) (InitResult, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -34,6 +37,13 @@ func Init(dir string, n int, lg ledger.Genesis, basePort int) (InitResult, error
 	}
 	g := Genesis{Ledger: lg}
 	var privs []ed25519.PrivateKey
+	var free []int
+	if basePort == 0 {
+		var err error
+		if free, err = freeUDPPorts(n); err != nil {
+			return InitResult{}, fmt.Errorf("shard init: %w", err)
+		}
+	}
 	for i := range n {
 		priv, err := keys.Generate()
 		if err != nil {
@@ -42,9 +52,7 @@ func Init(dir string, n int, lg ledger.Genesis, basePort int) (InitResult, error
 		privs = append(privs, priv)
 		port := basePort + i
 		if basePort == 0 {
-			if port, err = freeUDPPort(); err != nil {
-				return InitResult{}, fmt.Errorf("shard init: %w", err)
-			}
+			port = free[i]
 		}
 		g.Replicas = append(g.Replicas, Replica{
 			ID: uint32(i), Key: hex.EncodeToString(priv.Public().(ed25519.PublicKey)),
@@ -73,11 +81,52 @@ func Init(dir string, n int, lg ledger.Genesis, basePort int) (InitResult, error
 	return res, nil
 }
 
-func freeUDPPort() (int, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freeUDPPorts returns n distinct loopback UDP ports that are free now,
+// picked at random below the kernel's ephemeral range: a socket bound to
+// an ephemeral port (any outgoing connection, any QUIC client) can then
+// never take a replica's port between init and the replica's start.
+func freeUDPPorts(n int) ([]int, error) {
+	lo, hi := minInitPort, ephemeralPortsFrom()
+	tried := map[int]bool{}
+	var ports []int
+	for len(ports) < n && len(tried) < hi-lo {
+		p := lo + rand.IntN(hi-lo)
+		if tried[p] {
+			continue
+		}
+		tried[p] = true
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = pc.Close()
+		ports = append(ports, p)
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port, nil
+	if len(ports) < n {
+		return nil, fmt.Errorf("only %d free UDP ports in [%d, %d), want %d", len(ports), lo, hi, n)
+	}
+	return ports, nil
+}
+
+// minInitPort is the lowest port init picks, above the registered services.
+const minInitPort = 10000
+
+// ephemeralPortsFrom returns where the kernel's ephemeral port range starts
+// (Linux's ip_local_port_range; 32768, its default, when it cannot be read
+// or leaves too little room below it).
+func ephemeralPortsFrom() int {
+	const dflt = 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return dflt
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return dflt
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo < minInitPort+1000 {
+		return dflt
+	}
+	return lo
 }
