@@ -14,6 +14,9 @@ import (
 	"github.com/x402/x402/pay/ledger"
 )
 
+// The ledger is the shard's application, authenticating its own requests.
+var _ pbft.BatchAuthenticator = (*ledger.Replicated)(nil)
+
 // CheckpointInterval is the ledger shard's checkpoint interval K, in
 // batches (the watermark window is 2K). Every replica of a shard must use
 // the same. A checkpoint digests, snapshots and (once stable) fsyncs the
@@ -72,7 +75,8 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 	}
 	// The ledger authenticates the requests that carry its transactions
 	// (pbft.RequestAuthenticator): a replica checks one signature per
-	// transaction, the transaction's own.
+	// transaction, the transaction's own, and a backup checks those of a
+	// pre-prepare's batch together (pbft.BatchAuthenticator).
 	app := ledger.NewReplicated(l, pubs)
 	rt, err := runtime.Start(runtime.ReplicaConfig{
 		Node: pbft.Config{

@@ -46,6 +46,17 @@ type RequestAuthenticator interface {
 	AuthenticateRequest(client [32]byte, timestamp uint64, op []byte) bool
 }
 
+// BatchAuthenticator is a RequestAuthenticator that can also authenticate
+// many unsigned requests at once, faster than one by one (for instance by
+// batch signature verification). The i-th answer must be what
+// AuthenticateRequest(clients[i], timestamps[i], ops[i]) says. The core
+// never calls it; a runtime may, to warm the application's cache with a
+// pre-prepare's batch before the core asks about each request.
+type BatchAuthenticator interface {
+	RequestAuthenticator
+	AuthenticateRequests(clients [][32]byte, timestamps []uint64, ops [][]byte) []bool
+}
+
 // AuthenticatorOf returns cfg.Authenticate, or its application's
 // AuthenticateRequest when that is nil and the application has one, or nil.
 func AuthenticatorOf(cfg *Config) AuthenticateFunc {

@@ -39,6 +39,8 @@ type clusterOpts struct {
 	tick       time.Duration
 	impairment transport.Impairment
 	tune       func(*pbft.Config)
+	// app, if set, makes replica i's application around its counterApp.
+	app func(i int, a *counterApp) pbft.Application
 }
 
 func testLogger() *slog.Logger {
@@ -86,6 +88,9 @@ func newCluster(t testing.TB, o clusterOpts) *cluster {
 func (c *cluster) config(i int, pc net.PacketConn) ReplicaConfig {
 	c.apps[i] = newCounterApp()
 	nc := pbft.Config{Domain: c.domain, ID: uint32(i), Key: c.keys[i], Replicas: c.pubs, App: c.apps[i]}
+	if c.opts.app != nil {
+		nc.App = c.opts.app(i, c.apps[i])
+	}
 	if c.opts.tune != nil {
 		c.opts.tune(&nc)
 	}

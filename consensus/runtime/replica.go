@@ -40,10 +40,15 @@ type Replica struct {
 	log    *slog.Logger
 
 	inbound chan pbft.Message
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{}
-	err     error // set before done is closed
+	// authq feeds unsigned requests to authenticateRequests, which closes
+	// authDone when it returns; both nil unless the application is a
+	// pbft.BatchAuthenticator.
+	authq    chan *pbft.Request
+	authDone chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{}
+	err      error // set before done is closed
 
 	timeline  *timeline // loop only; nil without OnBatchTimes
 	status    atomic.Pointer[Status]
@@ -75,16 +80,27 @@ func Start(cfg ReplicaConfig) (*Replica, error) {
 		return nil, err
 	}
 	r.publishStatus()
+	if r.authq != nil {
+		go r.authenticateRequests()
+	}
 	go r.run()
 	return r, nil
 }
 
 func (r *Replica) open() error {
 	c := &r.cfg
+	batchAuth, _ := c.Node.App.(pbft.BatchAuthenticator)
+	if c.Node.Authenticate != nil {
+		batchAuth = nil // it answers for the application's AuthenticateRequest only
+	}
 	c.Node.Authenticate = pbft.AuthenticatorOf(&c.Node)
 	if c.Node.Verify == nil {
 		r.verify = newVerifier(c.Node.Domain, c.Node.Replicas)
 		r.verify.auth = c.Node.Authenticate
+		if batchAuth != nil {
+			r.verify.authBatch = batchAuth.AuthenticateRequests
+			r.authq, r.authDone = make(chan *pbft.Request, authQueue), make(chan struct{})
+		}
 		c.Node.Verify = r.verify.Verify
 	}
 	pc := c.PacketConn
@@ -137,7 +153,15 @@ func (r *Replica) open() error {
 
 // deliver hands an inbound message to the event loop; it runs on the
 // transport's reader goroutines, which also verify the signature ahead.
+// Unsigned requests go through authenticateRequests when it runs.
 func (r *Replica) deliver(_ transport.Peer, m pbft.Message) {
+	if q, ok := m.(*pbft.Request); ok && q.Unsigned() && r.authq != nil {
+		select {
+		case r.authq <- q:
+		case <-r.ctx.Done():
+		}
+		return
+	}
 	if r.verify != nil {
 		r.verify.precheck(m)
 	}
@@ -170,6 +194,9 @@ func (r *Replica) Close() error {
 	r.closeOnce.Do(func() {
 		r.cancel()
 		<-r.done
+		if r.authDone != nil {
+			<-r.authDone
+		}
 		r.closeErr = r.teardown()
 	})
 	return r.closeErr

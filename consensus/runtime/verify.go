@@ -21,11 +21,15 @@ const verifyCacheSize = 1 << 14
 // Unsigned requests are the application's to authenticate (pbft.Config's
 // Authenticate): precheck calls it on the reader goroutines too, so an
 // application that caches what it verified (the ledger does) pays for its
-// signature check there and not on the event loop.
+// signature check there and not on the event loop. An application that
+// authenticates many requests at once (pbft.BatchAuthenticator) gets a
+// pre-prepare's unsigned requests together.
 type verifier struct {
 	domain   pbft.Domain
 	replicas []ed25519.PublicKey
 	auth     pbft.AuthenticateFunc // nil on clients
+	// authBatch is the application's AuthenticateRequests, or nil.
+	authBatch func(clients [][32]byte, timestamps []uint64, ops [][]byte) []bool
 
 	mu       sync.Mutex
 	cur, old map[[32]byte]struct{}
@@ -64,11 +68,35 @@ func (v *verifier) cached(k [32]byte) bool {
 // requests, which a backup checks too) and caches what verifies.
 func (v *verifier) precheck(m pbft.Message) {
 	if pp, ok := m.(*pbft.PrePrepare); ok {
-		for _, q := range pp.Batch {
-			v.check(q)
-		}
+		v.checkBatch(pp.Batch)
 	}
 	v.check(m)
+}
+
+// checkBatch checks a batch's requests: its unsigned ones together when
+// the application can (authBatch), the others one by one.
+func (v *verifier) checkBatch(batch []*pbft.Request) {
+	if v.authBatch == nil {
+		for _, q := range batch {
+			v.check(q)
+		}
+		return
+	}
+	var (
+		clients    [][32]byte
+		timestamps []uint64
+		ops        [][]byte
+	)
+	for _, q := range batch {
+		if !q.Unsigned() {
+			v.check(q)
+			continue
+		}
+		clients, timestamps, ops = append(clients, q.Client), append(timestamps, q.Timestamp), append(ops, q.Op)
+	}
+	if len(ops) > 0 {
+		v.authBatch(clients, timestamps, ops) // warms the application's cache; the core asks again
+	}
 }
 
 func (v *verifier) check(m pbft.Message) {

@@ -65,6 +65,18 @@ func (c *sigCache) verify(d pay.Domain, tx SignedTx, enc []byte) error {
 	return nil
 }
 
+// verifyMany checks txs, decoded from the encodings whose SHA-256 are keys,
+// together (VerifyBatch) and caches those that verify; ok[i] says whether
+// txs[i] did.
+func (c *sigCache) verifyMany(d pay.Domain, txs []SignedTx, keys [][32]byte, ok []bool) {
+	c.checks.Add(uint64(len(txs)))
+	for i, err := range VerifyBatch(d, txs) {
+		if ok[i] = err == nil; ok[i] {
+			c.add(keys[i])
+		}
+	}
+}
+
 // AuthenticateRequest lets a shard order a transaction without a separate
 // request signature (pbft.AuthenticateFunc, pbft.UnsignedRequest): the
 // unsigned request of client at timestamp is authentic when its op is a
@@ -99,6 +111,47 @@ func (r *Replicated) AuthenticateRequest(client [32]byte, timestamp uint64, op [
 		return false
 	}
 	return r.sigs.verify(r.l.d, tx, payload) == nil
+}
+
+// AuthenticateRequests answers AuthenticateRequest for many requests at
+// once, the i-th being (clients[i], timestamps[i], ops[i]): the
+// transactions not in the cache have their signatures checked together,
+// about twice as fast per signature as one by one (VerifyBatch). It
+// implements pbft.BatchAuthenticator, so a backup checks a pre-prepare's
+// batch this way. Its answers are AuthenticateRequest's, and it caches
+// what verified, as that does.
+func (r *Replicated) AuthenticateRequests(clients [][32]byte, timestamps []uint64, ops [][]byte) []bool {
+	ok := make([]bool, len(ops))
+	var (
+		txs  []SignedTx
+		keys [][32]byte
+		idx  []int
+	)
+	for i, op := range ops {
+		kind, _, payload, err := decodeOp(op)
+		if err != nil || kind != opTx {
+			ok[i] = err == nil && r.AuthenticateRequest(clients[i], timestamps[i], op)
+			continue
+		}
+		tx, err := UnmarshalTx(payload)
+		if err != nil || tx.From != pay.Account(clients[i]) || tx.Nonce != timestamps[i] {
+			continue
+		}
+		k := sha256.Sum256(payload)
+		if r.sigs.hit(k) {
+			ok[i] = true
+			continue
+		}
+		txs, keys, idx = append(txs, tx), append(keys, k), append(idx, i)
+	}
+	if len(txs) > 0 {
+		verified := make([]bool, len(txs))
+		r.sigs.verifyMany(r.l.d, txs, keys, verified)
+		for j, i := range idx {
+			ok[i] = verified[j]
+		}
+	}
+	return ok
 }
 
 // SignatureChecks returns how many transaction signatures r has verified

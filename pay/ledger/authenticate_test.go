@@ -205,3 +205,57 @@ func TestShardClientOrdersTransactionsAsUnsignedRequests(t *testing.T) {
 		t.Fatalf("bad signature: %+v, %v (signed %d)", rc, err, u.signed)
 	}
 }
+
+// TestAuthenticateRequestsAnswersAsAuthenticateRequest: a batch of
+// requests gets, request by request, AuthenticateRequest's answers, its
+// transactions' signatures are checked once (together), and what verified
+// is cached for the core's own check.
+func TestAuthenticateRequestsAnswersAsAuthenticateRequest(t *testing.T) {
+	g := testGenesis()
+	d := g.Domain()
+	at := time.Unix(1_700_000_000, 0)
+	txs, valid := signedTxs(t, d, 20)
+	var (
+		clients    [][32]byte
+		timestamps []uint64
+		ops        [][]byte
+	)
+	add := func(client pay.Account, ts uint64, op []byte) {
+		clients, timestamps, ops = append(clients, client), append(timestamps, ts), append(ops, op)
+	}
+	for _, tx := range txs {
+		add(tx.From, tx.Nonce, encodeOp(opTx, at, tx.Marshal()))
+	}
+	good := txs[0]
+	add(good.From, good.Nonce+1, encodeOp(opTx, at, good.Marshal()))  // a timestamp not its nonce
+	add(sellerP.acct, good.Nonce, encodeOp(opTx, at, good.Marshal())) // another client
+	add(buyerP.acct, 1, encodeOp(opAccount, at, buyerP.acct[:]))      // a read
+	add(buyerP.acct, 1, []byte("garbage"))
+	wantChecks := uint64(len(txs))
+
+	r := NewReplicated(openTest(t, g), nil)
+	got := r.AuthenticateRequests(clients, timestamps, ops)
+	if n := r.SignatureChecks(); n != wantChecks {
+		t.Fatalf("%d signature checks for a batch of %d transactions, want %d", n, len(txs), wantChecks)
+	}
+	fresh := NewReplicated(openTest(t, g), nil)
+	for i := range ops {
+		want := fresh.AuthenticateRequest(clients[i], timestamps[i], ops[i])
+		if i < len(txs) && want != valid[i] {
+			t.Fatalf("request %d: AuthenticateRequest says %v of a transaction whose signature is valid=%v", i, want, valid[i])
+		}
+		if got[i] != want {
+			t.Fatalf("request %d: AuthenticateRequests says %v, AuthenticateRequest %v", i, got[i], want)
+		}
+	}
+	// The core asks again: the valid ones are lookups, the invalid ones
+	// (never cached) are checked again and refused again.
+	for i := range txs {
+		if r.AuthenticateRequest(clients[i], timestamps[i], ops[i]) != valid[i] {
+			t.Fatalf("request %d: the second answer differs", i)
+		}
+	}
+	if n := r.SignatureChecks() - wantChecks; n != uint64(len(txs)/2) {
+		t.Fatalf("%d signature checks when the core asked again, want %d (the invalid ones)", n, len(txs)/2)
+	}
+}

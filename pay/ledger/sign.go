@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/hdevalence/ed25519consensus"
+
 	"github.com/x402/x402/internal/wire"
 	"github.com/x402/x402/pay"
 )
@@ -24,9 +26,10 @@ func (tx Tx) Sign(d pay.Domain, priv ed25519.PrivateKey) SignedTx {
 	return SignedTx{Tx: tx, Sig: d.Sign(priv, pay.KindTx, tx.Payload())}
 }
 
-// Verify checks the sender's signature in domain d.
+// Verify checks the sender's signature in domain d by the ledger's
+// signature rule, ZIP 215 (see VerifyBatch).
 func (s SignedTx) Verify(d pay.Domain) error {
-	if !d.Verify(s.From, pay.KindTx, s.Payload(), s.Sig) {
+	if !ed25519consensus.Verify(s.From.PublicKey(), d.SignedBytes(pay.KindTx, s.Payload()), s.Sig[:]) {
 		return ErrBadSignature
 	}
 	return nil
@@ -46,27 +49,54 @@ func (c CoopClose) VerifySeller(d pay.Domain, seller pay.Account) error {
 	return nil
 }
 
-// VerifyBatch checks the signatures of txs in parallel on all cores; the
-// i-th error is nil when txs[i] verifies.
+// minBatchVerify is the smallest number of signatures checked together:
+// below it one by one is faster (BenchmarkVerifyBatch).
+const minBatchVerify = 4
+
+// VerifyBatch checks the signatures of txs, the i-th error being nil when
+// txs[i] verifies, as txs[i].Verify would say. Groups of at least
+// minBatchVerify are checked together by ed25519 batch verification, about
+// twice as fast per signature, split across the cores; a group that fails
+// is checked again one by one to tell which failed.
+//
+// That batch and single verification always agree is why a transaction's
+// signature follows ZIP 215 (cofactored, any point encoding, canonical S):
+// the cofactorless check of RFC 8032 and a batch can disagree on a
+// signature with a small-order component, and replicas of one shard that
+// checked a batch differently must never disagree. Every signature
+// RFC 8032 accepts is accepted, and for an honestly made key neither rule
+// lets anyone without it sign, nor turn a signature into another one of
+// the same transaction.
 func VerifyBatch(d pay.Domain, txs []SignedTx) []error {
 	errs := make([]error, len(txs))
-	workers := min(runtime.GOMAXPROCS(0), len(txs))
-	if workers <= 1 {
-		for i := range txs {
-			errs[i] = txs[i].Verify(d)
-		}
+	groups := min(runtime.GOMAXPROCS(0), len(txs)/minBatchVerify)
+	if groups <= 1 {
+		verifyGroup(d, txs, errs)
 		return errs
 	}
 	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(txs); i += workers {
-				errs[i] = txs[i].Verify(d)
-			}
-		})
+	for g := range groups {
+		lo, hi := g*len(txs)/groups, (g+1)*len(txs)/groups
+		wg.Go(func() { verifyGroup(d, txs[lo:hi], errs[lo:hi]) })
 	}
 	wg.Wait()
 	return errs
+}
+
+// verifyGroup sets errs[i] for txs[i], in one batch when there are enough.
+func verifyGroup(d pay.Domain, txs []SignedTx, errs []error) {
+	if len(txs) >= minBatchVerify {
+		bv := ed25519consensus.NewPreallocatedBatchVerifier(len(txs))
+		for _, tx := range txs {
+			bv.Add(tx.From.PublicKey(), d.SignedBytes(pay.KindTx, tx.Payload()), tx.Sig[:])
+		}
+		if bv.Verify() {
+			return
+		}
+	}
+	for i := range txs {
+		errs[i] = txs[i].Verify(d)
+	}
 }
 
 // channelIDDomain separates channel ids from every other hash.

@@ -1,0 +1,187 @@
+package ledger
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+
+	"filippo.io/edwards25519"
+
+	"github.com/x402/x402/pay"
+)
+
+// groupOrder is ed25519's prime group order L.
+var groupOrder, _ = new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+
+// nonCanonicalS returns sig with S replaced by S+L: the same scalar, a
+// second encoding of it, which both rules refuse (RFC 8032 and ZIP 215
+// require S < L, so nobody can make a second signature from a first).
+func nonCanonicalS(sig [64]byte) [64]byte {
+	le := sig[32:]
+	be := make([]byte, 32)
+	for i := range 32 {
+		be[i] = le[31-i]
+	}
+	s := new(big.Int).Add(new(big.Int).SetBytes(be), groupOrder)
+	s.FillBytes(be)
+	for i := range 32 {
+		sig[32+i] = be[31-i]
+	}
+	return sig
+}
+
+// signedTxs returns n transfers signed by n keys, and a few broken copies:
+// each valid one at even i, a broken one (by kind, in turn) at odd i.
+func signedTxs(t testing.TB, d pay.Domain, n int) (txs []SignedTx, valid []bool) {
+	t.Helper()
+	for i := range n {
+		p := newParty(byte(10 + i%200))
+		tx := Tx{From: p.acct, Nonce: uint64(i + 1), Body: Transfer{To: sellerP.acct, Asset: usd, Amount: pay.Amount(100 + i)}}.Sign(d, p.priv)
+		if i%2 == 0 {
+			txs, valid = append(txs, tx), append(valid, true)
+			continue
+		}
+		bad := tx
+		switch i / 2 % 5 {
+		case 0:
+			bad.Sig[3] ^= 0x40 // R
+		case 1:
+			bad.Sig[40] ^= 0x01 // S
+		case 2:
+			bad.Nonce++ // what was signed changed
+		case 3:
+			bad.From = buyerP.acct // another key
+		case 4:
+			bad.Sig = nonCanonicalS(bad.Sig)
+		}
+		txs, valid = append(txs, bad), append(valid, false)
+	}
+	return txs, valid
+}
+
+// TestVerifyBatchAgreesWithVerify: whatever a batch holds, VerifyBatch says
+// of each transaction what its Verify says, and the valid ones pass.
+func TestVerifyBatchAgreesWithVerify(t *testing.T) {
+	d := testGenesis().Domain()
+	all, valid := signedTxs(t, d, 40)
+	for i, tx := range all {
+		if got := tx.Verify(d) == nil; got != valid[i] {
+			t.Fatalf("tx %d: Verify says %v, want %v", i, got, valid[i])
+		}
+		if i%2 == 1 && i/2%5 == 4 {
+			if stdlib := ed25519.Verify(tx.From.PublicKey(), d.SignedBytes(pay.KindTx, tx.Payload()), tx.Sig[:]); stdlib {
+				t.Fatalf("tx %d: RFC 8032 took S+L", i)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 300 {
+		n := 1 + rng.IntN(24)
+		batch := make([]SignedTx, n)
+		want := make([]bool, n)
+		onlyValid := round%3 == 0 // a third of the batches verify as a whole
+		for j := range n {
+			k := rng.IntN(len(all))
+			for onlyValid && !valid[k] {
+				k = rng.IntN(len(all))
+			}
+			batch[j], want[j] = all[k], valid[k]
+		}
+		for j, err := range VerifyBatch(d, batch) {
+			if (err == nil) != want[j] {
+				t.Fatalf("round %d, batch of %d: tx %d: VerifyBatch says %v, Verify says %v", round, n, j, err, want[j])
+			}
+			if err != nil && err != ErrBadSignature {
+				t.Fatalf("round %d: error %v, want ErrBadSignature", round, err)
+			}
+		}
+	}
+}
+
+// smallOrderKey is the encoding of a point of order 8: a key nobody has a
+// secret for, under which RFC 8032's cofactorless check and a batch's
+// cofactored one disagree.
+const smallOrderKey = "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"
+
+// TestSignatureRuleIsZIP215 pins the rule where RFC 8032 implementations
+// differ: under the key of a point of order 8, the signature (R = identity,
+// S = 0) verifies for every message by the cofactored rule and for one in
+// eight by the cofactorless one. The ledger takes it for every message, in
+// a batch or alone, so whichever way a replica checked it, every replica
+// agrees. (No such key is anyone's: its "signatures" are anyone's to make,
+// under either rule.)
+func TestSignatureRuleIsZIP215(t *testing.T) {
+	d := testGenesis().Domain()
+	keyBytes, _ := hex.DecodeString(smallOrderKey)
+	p, err := new(edwards25519.Point).SetBytes(keyBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Equal(edwards25519.NewIdentityPoint()) == 1 || new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) != 1 {
+		t.Fatal("the test key is not a point of small order")
+	}
+	var from pay.Account
+	copy(from[:], keyBytes)
+	var sig [64]byte
+	sig[0] = 1 // R = identity, S = 0
+
+	cofactorlessRefused := 0
+	for nonce := range uint64(16) {
+		tx := SignedTx{Tx: Tx{From: from, Nonce: nonce + 1, Body: Transfer{To: sellerP.acct, Asset: usd, Amount: 1}}, Sig: sig}
+		if !ed25519.Verify(from.PublicKey(), d.SignedBytes(pay.KindTx, tx.Payload()), sig[:]) {
+			cofactorlessRefused++
+		}
+		if err := tx.Verify(d); err != nil {
+			t.Fatalf("nonce %d: Verify: %v", nonce+1, err)
+		}
+		good, _ := signedTxs(t, d, 9) // valid at even indexes
+		batch := []SignedTx{good[0], good[2], tx, good[4], good[6], good[8]}
+		for j, err := range VerifyBatch(d, batch) {
+			if err != nil {
+				t.Fatalf("nonce %d: batch tx %d: %v", nonce+1, j, err)
+			}
+		}
+	}
+	if cofactorlessRefused == 0 {
+		t.Fatal("RFC 8032's cofactorless check took all 16: the case does not tell the rules apart")
+	}
+}
+
+// BenchmarkVerifyBatch compares checking n transaction signatures one by
+// one (the baseline) with checking them as one batch, both on one core
+// (VerifyBatch also splits big batches across the cores).
+func BenchmarkVerifyBatch(b *testing.B) {
+	d := testGenesis().Domain()
+	for _, n := range []int{1, 4, 16, 64, 256} {
+		var txs []SignedTx
+		for i := range n {
+			p := newParty(byte(i))
+			txs = append(txs, Tx{From: p.acct, Nonce: uint64(i + 1), Body: Transfer{To: sellerP.acct, Asset: usd, Amount: 1}}.Sign(d, p.priv))
+		}
+		b.Run(fmt.Sprintf("one-by-one/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				for _, tx := range txs {
+					if tx.Verify(d) != nil {
+						b.Fatal("bad signature")
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/sig")
+		})
+		b.Run(fmt.Sprintf("batch/%d", n), func(b *testing.B) {
+			errs := make([]error, n)
+			for b.Loop() {
+				verifyGroup(d, txs, errs)
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/sig")
+		})
+	}
+}
