@@ -99,6 +99,7 @@ type Ready struct {
 type outbox struct {
 	gen      uint64 // starts at 1; a mark records the generation it was made in
 	msgs     []Outbound
+	cached   []cachedGroup // replies from the client table, signed by Ready
 	executed []Batch
 	hardGen  uint64 // 0: clean
 	cp       *StableCheckpoint
@@ -125,12 +126,13 @@ type outbox struct {
 // HasReady reports whether Ready would return anything.
 func (n *Node) HasReady() bool {
 	o := &n.out
-	return len(o.msgs) > 0 || len(o.executed) > 0 || o.hardGen != 0 || o.cp != nil || len(o.dirty) > 0
+	return len(o.msgs) > 0 || len(o.cached) > 0 || len(o.executed) > 0 || o.hardGen != 0 || o.cp != nil || len(o.dirty) > 0
 }
 
 // Ready returns what to persist, send and report since the last Advance.
 // Persist it, then send the messages, then call Advance.
 func (n *Node) Ready() Ready {
+	n.flushCached()
 	o := &n.out
 	rd := Ready{Messages: slices.Clone(o.msgs), Executed: slices.Clone(o.executed)}
 	if o.hardGen != 0 {

@@ -87,15 +87,59 @@ func (n *Node) replyAhead(items []replyItem) {
 	n.out.now = append(n.out.now, n.signReplies(items, true)...)
 }
 
+// maxCachedGroup bounds the replies from the client table signed
+// together, so their proofs stay short.
+const maxCachedGroup = 256
+
+// cachedGroup is replies from the client table waiting to be signed
+// together: all of one view and one kind (tentative or not).
+type cachedGroup struct {
+	view      uint64
+	tentative bool
+	items     []replyItem
+}
+
+// replyLater queues a reply from the client table; flushCached signs the
+// queued ones together when the node's output is collected. A replica
+// flooded with retransmissions (an overloaded shard's clients time out and
+// ask every replica again) thus signs once per Ready, not once per
+// retransmission; the reply says the view it was made in.
+func (n *Node) replyLater(it replyItem, tentative bool) {
+	o := &n.out
+	if k := len(o.cached); k > 0 {
+		g := &o.cached[k-1]
+		if g.view == n.view && g.tentative == tentative && len(g.items) < maxCachedGroup {
+			g.items = append(g.items, it)
+			return
+		}
+	}
+	o.cached = append(o.cached, cachedGroup{view: n.view, tentative: tentative, items: []replyItem{it}})
+}
+
+// flushCached signs the queued replies from the client table, one
+// signature per group, into the output.
+func (n *Node) flushCached() {
+	o := &n.out
+	for _, g := range o.cached {
+		o.msgs = append(o.msgs, n.signRepliesIn(g.view, g.items, g.tentative)...)
+	}
+	o.cached = o.cached[:0]
+}
+
 // signReplies makes the replies of items, signed together.
 func (n *Node) signReplies(items []replyItem, tentative bool) []Outbound {
+	return n.signRepliesIn(n.view, items, tentative)
+}
+
+// signRepliesIn is signReplies for replies made in view.
+func (n *Node) signRepliesIn(view uint64, items []replyItem, tentative bool) []Outbound {
 	if len(items) == 0 {
 		return nil
 	}
 	replies := make([]*Reply, len(items))
 	leaves := make([]Digest, len(items))
 	for i, it := range items {
-		replies[i] = &Reply{View: n.view, Timestamp: it.ts, Client: it.client, Replica: n.cfg.ID, Tentative: tentative,
+		replies[i] = &Reply{View: view, Timestamp: it.ts, Client: it.client, Replica: n.cfg.ID, Tentative: tentative,
 			Result: it.result, Index: uint32(i)}
 		leaves[i] = replies[i].Leaf()
 	}

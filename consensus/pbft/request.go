@@ -114,7 +114,7 @@ func (n *Node) compactQueue() {
 
 func (n *Node) hasUnassigned() bool {
 	for _, q := range n.queue {
-		if n.live(q) && !n.assigned[q.key()] {
+		if !n.assigned[q.key()] && n.live(q) { // assigned first: one lookup for a batch in flight
 			return true
 		}
 	}
@@ -142,7 +142,7 @@ func (n *Node) tryPropose() {
 		var batch []*Request
 		size := 0
 		for _, q := range n.queue {
-			if !n.live(q) || n.assigned[q.key()] {
+			if n.assigned[q.key()] || !n.live(q) { // assigned first: one lookup for a batch in flight
 				continue
 			}
 			if len(batch) > 0 && (len(batch) >= n.cfg.MaxBatch || size+q.size() > n.cfg.MaxBatchBytes) {
@@ -283,7 +283,7 @@ func (n *Node) executeCommitted() {
 // result of its latest executed request, or result for an older one),
 // tentative while that request's batch has not committed.
 func (n *Node) replyCached(c ClientID, cs *clientState, ts uint64, result []byte) {
-	n.replyAll([]replyItem{{client: c, ts: ts, result: result}}, cs.seq > n.lastExec)
+	n.replyLater(replyItem{client: c, ts: ts, result: result}, cs.seq > n.lastExec)
 }
 
 // clientRecords returns the client table in canonical (sorted) order.
