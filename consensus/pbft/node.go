@@ -119,6 +119,12 @@ type Node struct {
 	queue    []*Request            // arrival order of pending requests
 	assigned map[reqKey]bool       // requests in a current-view pre-prepare
 	batchAge int
+	// scanFrom is where proposing starts reading the queue: each request
+	// before it was assigned or no longer live when the scan passed it.
+	// Whatever may unassign or revive a request, or move the queue
+	// (execution, compaction, a view change, a state transfer, a
+	// rollback), sets it back to 0 (rescan).
+	scanFrom int
 
 	now          uint64
 	timeout      int // current view-change timeout (doubles)

@@ -110,11 +110,25 @@ func (n *Node) live(q *Request) bool {
 // compactQueue drops queue entries that are no longer pending.
 func (n *Node) compactQueue() {
 	n.queue = slices.DeleteFunc(n.queue, func(q *Request) bool { return !n.live(q) })
+	n.scanFrom = 0
+}
+
+// skipDone reports whether queued request i is assigned or no longer live,
+// moving scanFrom past it when it is the first not yet known to be.
+func (n *Node) skipDone(i int) bool {
+	q := n.queue[i]
+	if !n.assigned[q.key()] && n.live(q) { // assigned first: one lookup for a batch in flight
+		return false
+	}
+	if i == n.scanFrom {
+		n.scanFrom++
+	}
+	return true
 }
 
 func (n *Node) hasUnassigned() bool {
-	for _, q := range n.queue {
-		if !n.assigned[q.key()] && n.live(q) { // assigned first: one lookup for a batch in flight
+	for i := n.scanFrom; i < len(n.queue); i++ {
+		if !n.skipDone(i) {
 			return true
 		}
 	}
@@ -141,10 +155,11 @@ func (n *Node) tryPropose() {
 		}
 		var batch []*Request
 		size := 0
-		for _, q := range n.queue {
-			if n.assigned[q.key()] || !n.live(q) { // assigned first: one lookup for a batch in flight
+		for i := n.scanFrom; i < len(n.queue); i++ {
+			if n.skipDone(i) {
 				continue
 			}
+			q := n.queue[i]
 			if len(batch) > 0 && (len(batch) >= n.cfg.MaxBatch || size+q.size() > n.cfg.MaxBatchBytes) {
 				break
 			}
@@ -182,6 +197,7 @@ func (n *Node) tryPropose() {
 func (n *Node) execute(e *entry) {
 	pp := e.commitPP
 	t := e.tent
+	n.scanFrom = 0
 	if n.applied > n.lastExec && (t == nil || t.digest != pp.Digest) {
 		n.rollback() // another batch committed than the one we ran ahead
 		if n.transferring {

@@ -251,6 +251,7 @@ func (n *Node) enterNewView(nv *NewView) {
 		}
 	}
 	n.assigned = map[reqKey]bool{}
+	n.scanFrom = 0
 	n.batchAge = 0
 	for _, pp := range nv.PrePrepares {
 		if !n.inWindow(pp.Seq) {
