@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402/x402/internal/ports"
 	"github.com/x402/x402/pay"
 	"github.com/x402/x402/pay/ledger"
 )
@@ -58,7 +59,7 @@ func TestInitWritesAValidShard(t *testing.T) {
 // addresses are distinct loopback ports that no outgoing socket can be
 // given by the kernel in the meantime.
 func TestInitPicksPortsBelowTheEphemeralRange(t *testing.T) {
-	from := ephemeralPortsFrom()
+	from := ports.EphemeralFrom()
 	for run := range 5 {
 		res, err := Init(filepath.Join(t.TempDir(), "shard"), 7, ledgerGenesis(), 0)
 		if err != nil {
@@ -75,8 +76,8 @@ func TestInitPicksPortsBelowTheEphemeralRange(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, _ := strconv.Atoi(port)
-			if host != "127.0.0.1" || p < minInitPort || p >= from || seen[port] {
-				t.Fatalf("run %d: replica %d at %s: want distinct loopback ports in [%d, %d)", run, r.ID, r.Address, minInitPort, from)
+			if host != "127.0.0.1" || p < ports.Min || p >= from || seen[port] {
+				t.Fatalf("run %d: replica %d at %s: want distinct loopback ports in [%d, %d)", run, r.ID, r.Address, ports.Min, from)
 			}
 			seen[port] = true
 		}

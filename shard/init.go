@@ -4,14 +4,13 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/x402/x402/internal/keys"
+	"github.com/x402/x402/internal/ports"
 	"github.com/x402/x402/pay/ledger"
 )
 
@@ -40,7 +39,7 @@ func Init(dir string, n int, lg ledger.Genesis, basePort int) (InitResult, error
 	var free []int
 	if basePort == 0 {
 		var err error
-		if free, err = freeUDPPorts(n); err != nil {
+		if free, err = ports.Free("udp", n); err != nil {
 			return InitResult{}, fmt.Errorf("shard init: %w", err)
 		}
 	}
@@ -79,54 +78,4 @@ func Init(dir string, n int, lg ledger.Genesis, basePort int) (InitResult, error
 		res.Replicas = append(res.Replicas, InitedReplica{ID: uint32(i), Config: path})
 	}
 	return res, nil
-}
-
-// freeUDPPorts returns n distinct loopback UDP ports that are free now,
-// picked at random below the kernel's ephemeral range: a socket bound to
-// an ephemeral port (any outgoing connection, any QUIC client) can then
-// never take a replica's port between init and the replica's start.
-func freeUDPPorts(n int) ([]int, error) {
-	lo, hi := minInitPort, ephemeralPortsFrom()
-	tried := map[int]bool{}
-	var ports []int
-	for len(ports) < n && len(tried) < hi-lo {
-		p := lo + rand.IntN(hi-lo)
-		if tried[p] {
-			continue
-		}
-		tried[p] = true
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		_ = pc.Close()
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		return nil, fmt.Errorf("only %d free UDP ports in [%d, %d), want %d", len(ports), lo, hi, n)
-	}
-	return ports, nil
-}
-
-// minInitPort is the lowest port init picks, above the registered services.
-const minInitPort = 10000
-
-// ephemeralPortsFrom returns where the kernel's ephemeral port range starts
-// (Linux's ip_local_port_range; 32768, its default, when it cannot be read
-// or leaves too little room below it).
-func ephemeralPortsFrom() int {
-	const dflt = 32768
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return dflt
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return dflt
-	}
-	lo, err := strconv.Atoi(f[0])
-	if err != nil || lo < minInitPort+1000 {
-		return dflt
-	}
-	return lo
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/x402/x402/internal/ports"
 	"github.com/x402/x402/internal/testenv"
 	"github.com/x402/x402/node"
 	"github.com/x402/x402/pay"
@@ -276,23 +276,16 @@ func startTestOrigin(t *testing.T) string {
 	return org.plain.Addr().String()
 }
 
-// freePorts reserves n loopback ports by binding and releasing them.
+// freePorts picks n free loopback TCP ports below the ephemeral range, so
+// no socket another test binds to port 0 can take one before the node
+// under test listens on it.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ps, err := ports.Free("tcp", n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
+	return ps
 }
 
 // writeNodeConfig writes dir/x402.toml for a node on loopback: SOCKS5,
