@@ -26,6 +26,11 @@ type sigCache struct {
 	cur, old map[[32]byte]struct{}
 	// checks counts the signature verifications actually made.
 	checks atomic.Uint64
+	// distrust is set when the last group checked held a bad signature:
+	// the next group is checked one by one, so a client that sends bad
+	// signatures among good ones costs a failed batch check once, not on
+	// every batch (a failed batch is checked again one by one anyway).
+	distrust atomic.Bool
 }
 
 func newSigCache() *sigCache {
@@ -66,15 +71,29 @@ func (c *sigCache) verify(d pay.Domain, tx SignedTx, enc []byte) error {
 }
 
 // verifyMany checks txs, decoded from the encodings whose SHA-256 are keys,
-// together (VerifyBatch) and caches those that verify; ok[i] says whether
-// txs[i] did.
+// together (VerifyBatch; one by one after a group with a bad signature,
+// see distrust) and caches those that verify; ok[i] says whether txs[i]
+// did.
 func (c *sigCache) verifyMany(d pay.Domain, txs []SignedTx, keys [][32]byte, ok []bool) {
 	c.checks.Add(uint64(len(txs)))
-	for i, err := range VerifyBatch(d, txs) {
+	var errs []error
+	if c.distrust.Load() {
+		errs = make([]error, len(txs))
+		for i := range txs {
+			errs[i] = txs[i].Verify(d)
+		}
+	} else {
+		errs = VerifyBatch(d, txs)
+	}
+	bad := false
+	for i, err := range errs {
 		if ok[i] = err == nil; ok[i] {
 			c.add(keys[i])
+		} else {
+			bad = true
 		}
 	}
+	c.distrust.Store(bad)
 }
 
 // AuthenticateRequest lets a shard order a transaction without a separate

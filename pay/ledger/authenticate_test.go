@@ -2,8 +2,10 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +259,41 @@ func TestAuthenticateRequestsAnswersAsAuthenticateRequest(t *testing.T) {
 	}
 	if n := r.SignatureChecks() - wantChecks; n != uint64(len(txs)/2) {
 		t.Fatalf("%d signature checks when the core asked again, want %d (the invalid ones)", n, len(txs)/2)
+	}
+}
+
+// TestABadSignatureTurnsBatchChecksOffOnce: after a group with a bad
+// signature the next is checked one by one (a sender of bad signatures
+// costs one failed batch, not one per batch), and a clean group turns
+// batch checks back on; the answers are the same either way.
+func TestABadSignatureTurnsBatchChecksOffOnce(t *testing.T) {
+	d := testGenesis().Domain()
+	txs, valid := signedTxs(t, d, 16) // valid at even indexes
+	var good []SignedTx
+	for i, tx := range txs {
+		if valid[i] {
+			good = append(good, tx)
+		}
+	}
+	check := func(c *sigCache, group []SignedTx) []bool {
+		keys := make([][32]byte, len(group))
+		for i, tx := range group {
+			keys[i] = sha256.Sum256(tx.Marshal())
+		}
+		ok := make([]bool, len(group))
+		c.verifyMany(d, group, keys, ok)
+		return ok
+	}
+	c := newSigCache()
+	if ok := check(c, txs); !slices.Equal(ok, valid) || !c.distrust.Load() {
+		t.Fatalf("a group with bad signatures: answers %v, want %v; one by one next: %v", ok, valid, c.distrust.Load())
+	}
+	again := newSigCache()
+	again.distrust.Store(true)
+	if ok := check(again, txs); !slices.Equal(ok, valid) || !again.distrust.Load() {
+		t.Fatalf("bad signatures checked one by one: answers %v, want %v; one by one next: %v", ok, valid, again.distrust.Load())
+	}
+	if ok := check(c, good); slices.Contains(ok, false) || c.distrust.Load() {
+		t.Fatalf("a clean group after a bad one: answers %v; one by one next: %v", ok, c.distrust.Load())
 	}
 }
