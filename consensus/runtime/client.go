@@ -32,6 +32,16 @@ const (
 	DefaultMinRetransmitAfter = 150 * time.Millisecond
 )
 
+// unsignedRetransmitFactor lets an unsigned request wait longer before it
+// is sent again: it went to every replica at once, so the backups' timers,
+// not the client's, catch a primary that does not propose it, and QUIC
+// already resends what a link loses. Sending it again only helps a replica
+// that lost it (a restart, a full queue). On an overloaded shard, whose
+// finality exceeds RetransmitAfter, retransmitting every request early
+// made each replica handle it about three times, and throughput fell as
+// the load grew (BENCHMARKS.md).
+const unsignedRetransmitFactor = 4
+
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	Domain pbft.Domain
@@ -48,7 +58,8 @@ type ClientConfig struct {
 	// RetransmitAfter and MinRetransmitAfter bound the retransmission
 	// timeout (DefaultRetransmitAfter and DefaultMinRetransmitAfter if 0),
 	// which follows the measured finality in between; it doubles on each
-	// retransmission of a request, as the core decides.
+	// retransmission of a request, as the core decides. An unsigned
+	// request may wait unsignedRetransmitFactor times RetransmitAfter.
 	TickInterval       time.Duration
 	RetransmitAfter    time.Duration
 	MinRetransmitAfter time.Duration
@@ -85,6 +96,18 @@ type Client struct {
 	// it within [minRetransmit, maxRetransmit].
 	latency                      latencyEstimate
 	minRetransmit, maxRetransmit time.Duration
+}
+
+// retransmitTimeout is how long a request waits for its result before it
+// is sent to every replica again: retransmitFactor times the smoothed
+// finality, within [minRetransmit, maxRetransmit], the ceiling
+// unsignedRetransmitFactor times higher for an unsigned request.
+func (c *Client) retransmitTimeout(unsigned bool) time.Duration {
+	hi := c.maxRetransmit
+	if unsigned {
+		hi *= unsignedRetransmitFactor
+	}
+	return c.latency.timeout(c.minRetransmit, hi)
 }
 
 // reply is a message read back on the link to replica from, which the
@@ -391,7 +414,7 @@ func (s *session) run() {
 			cur.done <- jobResult{err: fmt.Errorf("pbft client: submit: %w", cur.ctx.Err())}
 			cur = nil
 		case j := <-jobs:
-			s.core.SetRetransmitTimeout(ticks(s.c.latency.timeout(s.c.minRetransmit, s.c.maxRetransmit), s.tick))
+			s.core.SetRetransmitTimeout(ticks(s.c.retransmitTimeout(j.req != nil), s.tick))
 			var (
 				out []pbft.Outbound
 				err error

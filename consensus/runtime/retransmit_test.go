@@ -28,3 +28,24 @@ func TestLatencyEstimateTimeout(t *testing.T) {
 		t.Fatalf("slow shard: %v, want the ceiling %v", got, hi)
 	}
 }
+
+// TestUnsignedRequestsWaitLongerOnASlowShard: on a shard slower than the
+// ceiling, a signed request (sent to the primary alone) is retransmitted at
+// the ceiling, an unsigned one (sent to every replica) waits up to four
+// times longer; on a fast shard both follow the finality.
+func TestUnsignedRequestsWaitLongerOnASlowShard(t *testing.T) {
+	c := &Client{minRetransmit: 150 * time.Millisecond, maxRetransmit: 500 * time.Millisecond}
+	for range 64 {
+		c.latency.observe(time.Second)
+	}
+	if signed, unsigned := c.retransmitTimeout(false), c.retransmitTimeout(true); signed != 500*time.Millisecond || unsigned != 2*time.Second {
+		t.Fatalf("1 s finality: signed %v, unsigned %v; want 500ms and 2s", signed, unsigned)
+	}
+	fast := &Client{minRetransmit: 150 * time.Millisecond, maxRetransmit: 500 * time.Millisecond}
+	for range 64 {
+		fast.latency.observe(40 * time.Millisecond)
+	}
+	if signed, unsigned := fast.retransmitTimeout(false), fast.retransmitTimeout(true); signed != unsigned || signed < 300*time.Millisecond || signed > 320*time.Millisecond {
+		t.Fatalf("40 ms finality: signed %v, unsigned %v; want both about 8 × 40 ms", signed, unsigned)
+	}
+}
