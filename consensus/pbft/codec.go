@@ -36,7 +36,7 @@ var ErrMalformed = errors.New("pbft: malformed message")
 // Encode returns the canonical encoding of m: its kind, its body and its
 // signature.
 func Encode(m Message) []byte {
-	w := wire.NewWriter(256).U8(uint8(m.Kind()))
+	w := wire.NewWriter(sizeHint(m)).U8(uint8(m.Kind()))
 	switch m := m.(type) {
 	case *PrePrepare:
 		writePrePrepare(w, m)
@@ -329,6 +329,39 @@ func readStatus(r *wire.Reader) *Status {
 }
 
 func (m *StateRequest) body(w *wire.Writer) { w.U32(m.Replica).U64(m.Seq) }
+
+// sizeHint is about how many bytes m encodes to: exact enough that a big
+// message (a pre-prepare and its batch; a state response: a stored
+// checkpoint, a snapshot sent to a replica that fell behind) is written
+// into one buffer, not grown into one.
+func sizeHint(m Message) int {
+	const small = 256
+	switch m := m.(type) {
+	case *PrePrepare:
+		return small + batchSize(m.Batch)
+	case *StateResponse:
+		return small + len(m.Proof)*small + clientsSize(m.Clients) + len(m.AppState) + 4*(len(m.AppState)/wire.MaxBytes+1)
+	}
+	return small
+}
+
+// batchSize is how many bytes writeBatch writes for batch.
+func batchSize(batch []*Request) int {
+	n := 4
+	for _, q := range batch {
+		n += q.size()
+	}
+	return n
+}
+
+// clientsSize is how many bytes writeClients writes for cs.
+func clientsSize(cs []ClientRecord) int {
+	n := 4
+	for _, c := range cs {
+		n += len(c.Client) + 8 + 4 + len(c.Result)
+	}
+	return n
+}
 
 func writeClients(w *wire.Writer, cs []ClientRecord) {
 	w.U32(uint32(len(cs)))

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"testing"
+
+	"github.com/x402/x402/internal/wire"
 )
 
 // sampleMessages returns one signed message of every kind, with nested
@@ -103,5 +105,70 @@ func TestDecodeRejectsUnknownKindAndBadBool(t *testing.T) {
 		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%x: %v", b, err)
 		}
+	}
+}
+
+// bigStateResponse is a stored checkpoint of a shard with n clients whose
+// last results are 180 bytes, and an application state of appBytes.
+func bigStateResponse(n, appBytes int) *StateResponse {
+	sr := &StateResponse{Seq: 64, AppState: bytes.Repeat([]byte{7}, appBytes)}
+	for i := range 3 {
+		sr.Proof = append(sr.Proof, &Checkpoint{Seq: 64, Replica: uint32(i)})
+	}
+	for i := range n {
+		sr.Clients = append(sr.Clients, ClientRecord{Client: ClientID{byte(i), byte(i >> 8)}, Timestamp: uint64(i), Result: bytes.Repeat([]byte{'r'}, 180)})
+	}
+	return sr
+}
+
+// TestBigMessagesAreWrittenIntoOneBuffer: a state response is encoded
+// without growing its buffer, and its bytes decode back to it.
+func TestBigMessagesAreWrittenIntoOneBuffer(t *testing.T) {
+	for _, c := range []struct{ clients, app int }{{0, 0}, {1, 10}, {4000, 400 << 10}, {100, 3 * wire.MaxBytes / 2}} {
+		sr := bigStateResponse(c.clients, c.app)
+		b := Encode(sr)
+		if hint := sizeHint(sr); len(b) > hint || cap(b) > hint {
+			t.Fatalf("%d clients, %d bytes of state: encoded %d bytes (capacity %d), hint %d", c.clients, c.app, len(b), cap(b), hint)
+		}
+		m, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.(*StateResponse); len(got.Clients) != c.clients || len(got.AppState) != c.app {
+			t.Fatalf("decoded %d clients and %d bytes of state", len(got.Clients), len(got.AppState))
+		}
+	}
+	for _, n := range []int{0, 1, 256} {
+		pp := &PrePrepare{Seq: 9}
+		for i := range n {
+			pp.Batch = append(pp.Batch, &Request{Client: ClientID{byte(i)}, Timestamp: 1, Op: bytes.Repeat([]byte{'o'}, 200)})
+		}
+		b := Encode(pp)
+		if hint := sizeHint(pp); len(b) > hint || cap(b) > hint {
+			t.Fatalf("pre-prepare of %d requests: encoded %d bytes (capacity %d), hint %d", n, len(b), cap(b), hint)
+		}
+		if m, err := Decode(b); err != nil || len(m.(*PrePrepare).Batch) != n {
+			t.Fatalf("pre-prepare of %d requests: %v", n, err)
+		}
+	}
+}
+
+// BenchmarkEncodeStateResponse encodes a checkpoint of 4,000 clients and
+// 400 KB of application state, as a replica stores one.
+func BenchmarkEncodeStateResponse(b *testing.B) {
+	sr := bigStateResponse(4000, 400<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		Encode(sr)
+	}
+}
+
+// BenchmarkStateDigest digests the client table of 4,000 clients, as a
+// replica does at every checkpoint.
+func BenchmarkStateDigest(b *testing.B) {
+	sr := bigStateResponse(4000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		testDomain.StateDigest(Digest{}, sr.Clients)
 	}
 }

@@ -53,7 +53,7 @@ func verify(d Domain, vf VerifyFunc, pub ed25519.PublicKey, m Message) bool {
 // BatchDigest is the digest a pre-prepare assigns to batch; the empty batch
 // is the null request of a new-view.
 func (d Domain) BatchDigest(batch []*Request) Digest {
-	w := wire.NewWriter(64 + 64*len(batch)).String(Context + "/batch").String(d.ChainID).U32(d.Shard)
+	w := wire.NewWriter(64 + len(d.ChainID) + batchSize(batch)).String(Context + "/batch").String(d.ChainID).U32(d.Shard)
 	writeBatch(w, batch)
 	return sha256.Sum256(w.Bytes())
 }
@@ -61,7 +61,7 @@ func (d Domain) BatchDigest(batch []*Request) Digest {
 // StateDigest is the checkpoint digest of a replica's state: the
 // application's digest and the exactly-once client table.
 func (d Domain) StateDigest(app Digest, clients []ClientRecord) Digest {
-	w := wire.NewWriter(128 + 64*len(clients)).String(Context + "/state").String(d.ChainID).U32(d.Shard).Fixed(app[:])
+	w := wire.NewWriter(128 + len(d.ChainID) + clientsSize(clients)).String(Context + "/state").String(d.ChainID).U32(d.Shard).Fixed(app[:])
 	writeClients(w, clients)
 	return sha256.Sum256(w.Bytes())
 }
