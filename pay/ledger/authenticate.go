@@ -75,6 +75,9 @@ func (c *sigCache) verify(d pay.Domain, tx SignedTx, enc []byte) error {
 // see distrust) and caches those that verify; ok[i] says whether txs[i]
 // did.
 func (c *sigCache) verifyMany(d pay.Domain, txs []SignedTx, keys [][32]byte, ok []bool) {
+	if len(txs) == 0 {
+		return
+	}
 	c.checks.Add(uint64(len(txs)))
 	var errs []error
 	if c.distrust.Load() {

@@ -293,6 +293,9 @@ func TestABadSignatureTurnsBatchChecksOffOnce(t *testing.T) {
 	if ok := check(again, txs); !slices.Equal(ok, valid) || !again.distrust.Load() {
 		t.Fatalf("bad signatures checked one by one: answers %v, want %v; one by one next: %v", ok, valid, again.distrust.Load())
 	}
+	if check(c, nil); !c.distrust.Load() {
+		t.Fatal("checking nothing turned batch checks back on")
+	}
 	if ok := check(c, good); slices.Contains(ok, false) || c.distrust.Load() {
 		t.Fatalf("a clean group after a bad one: answers %v; one by one next: %v", ok, c.distrust.Load())
 	}

@@ -150,19 +150,25 @@ func (r *Replicated) clockReport(payload []byte) (ClockReport, error) {
 }
 
 // verifyAll returns the signature errors of txs (encoded as encs): nil for
-// those in the cache, the others verified in parallel on all cores.
+// those in the cache, the others checked together (sigCache.verifyMany).
 func (r *Replicated) verifyAll(txs []SignedTx, encs [][]byte) []error {
 	errs := make([]error, len(txs))
-	var miss []SignedTx
-	var missIdx []int
+	var (
+		miss []SignedTx
+		keys [][32]byte
+		idx  []int
+	)
 	for i, enc := range encs {
-		if !r.sigs.hit(sha256.Sum256(enc)) {
-			miss, missIdx = append(miss, txs[i]), append(missIdx, i)
+		if k := sha256.Sum256(enc); !r.sigs.hit(k) {
+			miss, keys, idx = append(miss, txs[i]), append(keys, k), append(idx, i)
 		}
 	}
-	r.sigs.checks.Add(uint64(len(miss)))
-	for j, err := range VerifyBatch(r.l.d, miss) {
-		errs[missIdx[j]] = err
+	ok := make([]bool, len(miss))
+	r.sigs.verifyMany(r.l.d, miss, keys, ok)
+	for j, i := range idx {
+		if !ok[j] {
+			errs[i] = ErrBadSignature
+		}
 	}
 	return errs
 }
