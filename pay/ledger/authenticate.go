@@ -99,6 +99,28 @@ func (c *sigCache) verifyMany(d pay.Domain, txs []SignedTx, keys [][32]byte, ok 
 	c.distrust.Store(bad)
 }
 
+// uncached collects transactions whose signatures are not in the cache,
+// with where each came from, to be checked together.
+type uncached struct {
+	txs  []SignedTx
+	keys [][32]byte // SHA-256 of each one's encoding
+	idx  []int
+}
+
+func (u *uncached) add(i int, tx SignedTx, key [32]byte) {
+	u.txs, u.keys, u.idx = append(u.txs, tx), append(u.keys, key), append(u.idx, i)
+}
+
+// check verifies them together (sigCache.verifyMany) and reports each
+// one's answer to result, by the index it was added with.
+func (u *uncached) check(c *sigCache, d pay.Domain, result func(i int, verified bool)) {
+	ok := make([]bool, len(u.txs))
+	c.verifyMany(d, u.txs, u.keys, ok)
+	for j, i := range u.idx {
+		result(i, ok[j])
+	}
+}
+
 // AuthenticateRequest lets a shard order a transaction without a separate
 // request signature (pbft.AuthenticateFunc, pbft.UnsignedRequest): the
 // unsigned request of client at timestamp is authentic when its op is a
@@ -144,11 +166,7 @@ func (r *Replicated) AuthenticateRequest(client [32]byte, timestamp uint64, op [
 // what verified, as that does.
 func (r *Replicated) AuthenticateRequests(clients [][32]byte, timestamps []uint64, ops [][]byte) []bool {
 	ok := make([]bool, len(ops))
-	var (
-		txs  []SignedTx
-		keys [][32]byte
-		idx  []int
-	)
+	var u uncached
 	for i, op := range ops {
 		kind, _, payload, err := decodeOp(op)
 		if err != nil || kind != opTx {
@@ -164,15 +182,9 @@ func (r *Replicated) AuthenticateRequests(clients [][32]byte, timestamps []uint6
 			ok[i] = true
 			continue
 		}
-		txs, keys, idx = append(txs, tx), append(keys, k), append(idx, i)
+		u.add(i, tx, k)
 	}
-	if len(txs) > 0 {
-		verified := make([]bool, len(txs))
-		r.sigs.verifyMany(r.l.d, txs, keys, verified)
-		for j, i := range idx {
-			ok[i] = verified[j]
-		}
-	}
+	u.check(r.sigs, r.l.d, func(i int, verified bool) { ok[i] = verified })
 	return ok
 }
 

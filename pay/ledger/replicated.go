@@ -153,23 +153,17 @@ func (r *Replicated) clockReport(payload []byte) (ClockReport, error) {
 // those in the cache, the others checked together (sigCache.verifyMany).
 func (r *Replicated) verifyAll(txs []SignedTx, encs [][]byte) []error {
 	errs := make([]error, len(txs))
-	var (
-		miss []SignedTx
-		keys [][32]byte
-		idx  []int
-	)
+	var u uncached
 	for i, enc := range encs {
 		if k := sha256.Sum256(enc); !r.sigs.hit(k) {
-			miss, keys, idx = append(miss, txs[i]), append(keys, k), append(idx, i)
+			u.add(i, txs[i], k)
 		}
 	}
-	ok := make([]bool, len(miss))
-	r.sigs.verifyMany(r.l.d, miss, keys, ok)
-	for j, i := range idx {
-		if !ok[j] {
+	u.check(r.sigs, r.l.d, func(i int, verified bool) {
+		if !verified {
 			errs[i] = ErrBadSignature
 		}
-	}
+	})
 	return errs
 }
 
