@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/x402/x402/consensus/runtime/transport"
@@ -66,6 +67,14 @@ type BenchResult struct {
 	// divided by the in-process replicas; RSSMB is the whole process's.
 	HeapMBPerReplica float64 `json:"heap_mb_per_replica,omitempty"`
 	RSSMB            float64 `json:"rss_mb,omitempty"`
+	// CPUUsPerTx is the CPU time this process spent during the load
+	// (user and system) per committed transaction: the whole in-process
+	// shard, its client and the load generator, or only the client with a
+	// running shard. Steadier than the rates on a shared machine.
+	CPUUsPerTx float64 `json:"cpu_us_per_tx,omitempty"`
+	// AllocKBPerTx is what the process allocated on the Go heap during the
+	// load per committed transaction (the garbage collector's work).
+	AllocKBPerTx float64 `json:"alloc_kb_per_tx,omitempty"`
 	// Phases break an in-process shard's batches down by step.
 	Phases *BenchPhases `json:"phases_ms_p50,omitempty"`
 }
@@ -149,6 +158,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		defer pprof.StopCPUProfile()
 	}
 	rec.reset()
+	cpuStart, allocStart := processCPU(), heapAllocated()
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
 	var pace *pacer
@@ -206,6 +216,10 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if res.Committed > 0 {
+		res.CPUUsPerTx = float64((processCPU() - cpuStart).Microseconds()) / float64(res.Committed)
+		res.AllocKBPerTx = float64(heapAllocated()-allocStart) / 1024 / float64(res.Committed)
+	}
 	if cfg.CPUProfile != nil {
 		pprof.StopCPUProfile()
 	}
@@ -293,6 +307,22 @@ func benchShard(cfg BenchConfig, senders []ed25519.PrivateKey, im transport.Impa
 }
 
 // rssMB is this process's resident set in MiB (0 where /proc is missing).
+// processCPU is the user and system CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// heapAllocated is how many bytes the process has allocated on the heap.
+func heapAllocated() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.TotalAlloc
+}
+
 func rssMB() float64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {

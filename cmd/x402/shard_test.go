@@ -90,7 +90,7 @@ func TestBenchShardReportsFinality(t *testing.T) {
 	var res shard.BenchResult
 	mustJSON(t, &res, cleanEnv(t), "bench", "shard", "--duration", "1s", "--rate", "200", "--senders", "8", "--json")
 	if res.Replicas != 4 || res.Committed == 0 || res.Failed != 0 || res.Submitted != res.Committed ||
-		res.FinalityMsP50 <= 0 || res.FinalityMsP99 < res.FinalityMsP50 || res.TPS <= 0 {
+		res.FinalityMsP50 <= 0 || res.FinalityMsP99 < res.FinalityMsP50 || res.TPS <= 0 || res.CPUUsPerTx <= 0 || res.AllocKBPerTx <= 0 {
 		t.Fatalf("bench shard: %+v", res)
 	}
 	// With the primary stopped mid-load nothing fails: in-flight
