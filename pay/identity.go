@@ -101,8 +101,12 @@ const (
 
 // SignedBytes is exactly what is signed for a message of kind with payload.
 func (d Domain) SignedBytes(kind Kind, payload []byte) []byte {
-	return wire.NewWriter(len(payload) + 64).
-		String("x402/" + string(kind) + "/v1").String(d.Chain).U32(d.Shard).Var(payload).Bytes()
+	return d.AppendSignedBytes(make([]byte, 0, len(payload)+64), kind, payload)
+}
+
+// AppendSignedBytes appends SignedBytes(kind, payload) to dst.
+func (d Domain) AppendSignedBytes(dst []byte, kind Kind, payload []byte) []byte {
+	return wire.Append(dst).String("x402/" + string(kind) + "/v1").String(d.Chain).U32(d.Shard).Var(payload).Bytes()
 }
 
 // Sign signs payload as a message of kind in d.

@@ -53,6 +53,7 @@ func Encode(m Message) []byte {
 
 // Decode parses one encoded message. It rejects truncated input, unknown
 // kinds, oversized fields and trailing bytes; it does not check signatures.
+// The message keeps nothing of b, which the caller may reuse.
 func Decode(b []byte) (Message, error) {
 	r := wire.NewReader(b)
 	var m Message
@@ -333,10 +334,15 @@ func (m *StateRequest) body(w *wire.Writer) { w.U32(m.Replica).U64(m.Seq) }
 // sizeHint is about how many bytes m encodes to: exact enough that a big
 // message (a pre-prepare and its batch; a state response: a stored
 // checkpoint, a snapshot sent to a replica that fell behind) is written
-// into one buffer, not grown into one.
+// into one buffer, not grown into one, and so is every request and reply,
+// the messages sent once per transaction.
 func sizeHint(m Message) int {
 	const small = 256
 	switch m := m.(type) {
+	case *Request:
+		return 1 + m.size()
+	case *Reply:
+		return 1 + 8 + 8 + len(m.Client) + 4 + 1 + 4 + len(m.Result) + 4 + 1 + len(m.Proof)*len(Digest{}) + len(m.Sig)
 	case *PrePrepare:
 		return small + batchSize(m.Batch)
 	case *StateResponse:

@@ -76,6 +76,25 @@ func TestCodecRoundTripEveryKind(t *testing.T) {
 	}
 }
 
+// TestDecodeKeepsNothingOfItsInput: a decoded message owns its bytes, so
+// the transport reads every frame into one reused buffer.
+func TestDecodeKeepsNothingOfItsInput(t *testing.T) {
+	for _, m := range sampleMessages() {
+		b := Encode(m)
+		want := bytes.Clone(b)
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("%v: %v", m.Kind(), err)
+		}
+		for i := range b {
+			b[i] = 0xa5
+		}
+		if !bytes.Equal(Encode(got), want) {
+			t.Fatalf("%v: the decoded message changed with the buffer it was read from", m.Kind())
+		}
+	}
+}
+
 // A reply's tentative flag is signed and has one encoding.
 func TestReplyTentativeFlagIsSignedAndCanonical(t *testing.T) {
 	rep := &Reply{View: 1, Timestamp: 42, Client: ClientID{7}, Replica: 0, Tentative: true, Result: []byte("ok")}
@@ -149,6 +168,22 @@ func TestBigMessagesAreWrittenIntoOneBuffer(t *testing.T) {
 		}
 		if m, err := Decode(b); err != nil || len(m.(*PrePrepare).Batch) != n {
 			t.Fatalf("pre-prepare of %d requests: %v", n, err)
+		}
+	}
+	// Requests and replies, sent once per transaction, are sized exactly.
+	for _, m := range []Message{
+		&Request{Client: ClientID{1}, Timestamp: 2},
+		&Request{Client: ClientID{1}, Timestamp: 2, Op: bytes.Repeat([]byte{'o'}, 1000)},
+		&Reply{View: 1, Timestamp: 2, Client: ClientID{3}, Replica: 1},
+		&Reply{View: 1, Timestamp: 2, Client: ClientID{3}, Replica: 1, Tentative: true, Result: bytes.Repeat([]byte{'r'}, 300),
+			Index: 5000, Proof: make([]Digest, MaxReplyProof)},
+	} {
+		b := Encode(m)
+		if hint := sizeHint(m); len(b) != hint || cap(b) != hint {
+			t.Fatalf("%T: encoded %d bytes (capacity %d), hint %d", m, len(b), cap(b), hint)
+		}
+		if _, err := Decode(b); err != nil {
+			t.Fatalf("%T: %v", m, err)
 		}
 	}
 }

@@ -125,6 +125,8 @@ type Node struct {
 	// (execution, compaction, a view change, a state transfer, a
 	// rollback), sets it back to 0 (rescan).
 	scanFrom int
+	// batchScratch is where tryPropose gathers a batch (empty between calls).
+	batchScratch []*Request
 
 	now          uint64
 	timeout      int // current view-change timeout (doubles)

@@ -2,6 +2,7 @@ package pbft
 
 import (
 	"crypto/sha256"
+	"math/bits"
 
 	"github.com/x402/x402/internal/wire"
 )
@@ -50,7 +51,12 @@ func replyProofs(leaves []Digest) [][]Digest {
 	}
 	level := make([]Digest, size)
 	copy(level, leaves)
+	depth := bits.Len(uint(size)) - 1
+	all := make([]Digest, len(leaves)*depth) // every proof's hashes, in one allocation
 	proofs := make([][]Digest, len(leaves))
+	for i := range proofs {
+		proofs[i] = all[i*depth : i*depth : (i+1)*depth]
+	}
 	for ; len(level) > 1; level = nextLevel(level) {
 		for i := range proofs {
 			proofs[i] = append(proofs[i], level[(i>>len(proofs[i]))^1])

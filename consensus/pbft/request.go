@@ -153,7 +153,10 @@ func (n *Node) tryPropose() {
 			n.fenced(n.nextSeq+1) {
 			return
 		}
-		var batch []*Request
+		// The batch is gathered in a scratch slice and copied only when
+		// proposed: most calls (one per arriving request) wait for it to
+		// fill or age.
+		batch := n.batchScratch[:0]
 		size := 0
 		for i := n.scanFrom; i < len(n.queue); i++ {
 			if n.skipDone(i) {
@@ -166,12 +169,18 @@ func (n *Node) tryPropose() {
 			batch = append(batch, q)
 			size += q.size()
 		}
+		n.batchScratch = batch
+		full := len(batch) >= n.cfg.MaxBatch || size >= n.cfg.MaxBatchBytes
+		propose := len(batch) > 0 && (full || n.batchAge >= n.cfg.BatchDelay)
+		if propose {
+			batch = slices.Clone(batch)
+		}
+		clear(n.batchScratch) // it holds no request beyond this call
 		if len(batch) == 0 {
 			n.batchAge = 0
 			return
 		}
-		full := len(batch) >= n.cfg.MaxBatch || size >= n.cfg.MaxBatchBytes
-		if !full && n.batchAge < n.cfg.BatchDelay {
+		if !propose {
 			return
 		}
 		n.nextSeq++

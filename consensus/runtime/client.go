@@ -353,11 +353,19 @@ func (s *session) deliver(from uint32, m pbft.Message) {
 	}
 }
 
+// send encodes each message once, however many replicas it goes to (a
+// request sent to all of them is one Outbound per replica).
 func (s *session) send(out []pbft.Outbound) {
+	var last pbft.Message
+	var frame []byte
 	for _, o := range out {
-		if int(o.To.Replica) < len(s.c.links) {
-			s.c.links[o.To.Replica].Send(pbft.Encode(o.Msg))
+		if int(o.To.Replica) >= len(s.c.links) {
+			continue
 		}
+		if o.Msg != last {
+			last, frame = o.Msg, pbft.Encode(o.Msg)
+		}
+		s.c.links[o.To.Replica].Send(frame)
 	}
 }
 

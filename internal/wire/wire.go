@@ -20,6 +20,10 @@ type Writer struct{ b []byte }
 // NewWriter starts an encoding with room for n bytes.
 func NewWriter(n int) *Writer { return &Writer{b: make([]byte, 0, n)} }
 
+// Append starts an encoding at the end of b, in its memory while it has
+// room (a caller reusing one buffer for many encodings passes b[:0]).
+func Append(b []byte) *Writer { return &Writer{b: b} }
+
 // Bytes returns the encoding so far.
 func (w *Writer) Bytes() []byte { return w.b }
 
@@ -39,7 +43,10 @@ func (w *Writer) Fixed(b []byte) *Writer { w.b = append(w.b, b...); return w }
 func (w *Writer) Var(b []byte) *Writer { return w.U32(uint32(len(b))).Fixed(b) }
 
 // String appends a length-prefixed string.
-func (w *Writer) String(s string) *Writer { return w.U32(uint32(len(s))).Fixed([]byte(s)) }
+func (w *Writer) String(s string) *Writer {
+	w.b = append(binary.BigEndian.AppendUint32(w.b, uint32(len(s))), s...)
+	return w
+}
 
 // Bool appends 1 or 0.
 func (w *Writer) Bool(v bool) *Writer {
@@ -108,20 +115,30 @@ func (r *Reader) Fixed(dst []byte) {
 
 // Var reads a length-prefixed byte string of at most max bytes (a copy).
 func (r *Reader) Var(max int) []byte {
-	n := r.U32()
-	if r.err == nil && (int64(n) > int64(max) || n > MaxBytes) {
-		r.err = fmt.Errorf("wire: field of %d bytes exceeds its limit of %d", n, max)
-		return nil
-	}
-	v := r.take(int(n))
+	v := r.field(max)
 	if v == nil {
 		return nil
 	}
 	return append([]byte{}, v...)
 }
 
+// VarShared reads a length-prefixed byte string of at most max bytes in
+// place: the result shares the reader's input, which neither side may
+// change afterwards.
+func (r *Reader) VarShared(max int) []byte { return r.field(max) }
+
 // String reads a length-prefixed string of at most max bytes.
-func (r *Reader) String(max int) string { return string(r.Var(max)) }
+func (r *Reader) String(max int) string { return string(r.field(max)) }
+
+// field reads a length-prefixed field of at most max bytes, in place.
+func (r *Reader) field(max int) []byte {
+	n := r.U32()
+	if r.err == nil && (int64(n) > int64(max) || n > MaxBytes) {
+		r.err = fmt.Errorf("wire: field of %d bytes exceeds its limit of %d", n, max)
+		return nil
+	}
+	return r.take(int(n))
+}
 
 // Bool reads a 0 or 1 byte; anything else is an error (one encoding per value).
 func (r *Reader) Bool() bool {

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -111,6 +112,11 @@ func (u *uncached) add(i int, tx SignedTx, key [32]byte) {
 	u.txs, u.keys, u.idx = append(u.txs, tx), append(u.keys, key), append(u.idx, i)
 }
 
+// grow makes room for n more transactions.
+func (u *uncached) grow(n int) {
+	u.txs, u.keys, u.idx = slices.Grow(u.txs, n), slices.Grow(u.keys, n), slices.Grow(u.idx, n)
+}
+
 // check verifies them together (sigCache.verifyMany) and reports each
 // one's answer to result, by the index it was added with.
 func (u *uncached) check(c *sigCache, d pay.Domain, result func(i int, verified bool)) {
@@ -181,6 +187,9 @@ func (r *Replicated) AuthenticateRequests(clients [][32]byte, timestamps []uint6
 		if r.sigs.hit(k) {
 			ok[i] = true
 			continue
+		}
+		if len(u.txs) == 0 {
+			u.grow(len(ops) - i) // room for the rest: most of a fresh batch is not cached
 		}
 		u.add(i, tx, k)
 	}

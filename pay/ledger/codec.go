@@ -32,8 +32,11 @@ const maxAssetLen = 16
 const MaxTxSize = 1024
 
 // Payload is the canonical encoding of tx that its sender signs.
-func (tx Tx) Payload() []byte {
-	w := wire.NewWriter(256)
+func (tx Tx) Payload() []byte { return tx.appendPayload(make([]byte, 0, 256)) }
+
+// appendPayload appends Payload() to dst.
+func (tx Tx) appendPayload(dst []byte) []byte {
+	w := wire.Append(dst)
 	tx.encode(w)
 	return w.Bytes()
 }

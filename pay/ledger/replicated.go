@@ -37,7 +37,7 @@ func decodeOp(b []byte) (kind uint8, at int64, payload []byte, err error) {
 	}
 	kind = r.U8()
 	at = int64(r.U64())
-	payload = r.Var(MaxTxSize)
+	payload = r.VarShared(MaxTxSize) // b, a request's op, is never changed
 	if err := r.Done(); err != nil {
 		return 0, 0, nil, fmt.Errorf("decode op: %w", err)
 	}

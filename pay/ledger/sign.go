@@ -29,10 +29,27 @@ func (tx Tx) Sign(d pay.Domain, priv ed25519.PrivateKey) SignedTx {
 // Verify checks the sender's signature in domain d by the ledger's
 // signature rule, ZIP 215 (see VerifyBatch).
 func (s SignedTx) Verify(d pay.Domain) error {
-	if !ed25519consensus.Verify(s.From.PublicKey(), d.SignedBytes(pay.KindTx, s.Payload()), s.Sig[:]) {
+	var b signedBytes
+	return s.verify(b.of(d, s.Tx))
+}
+
+// verify checks s's signature over msg, the bytes it covers.
+func (s SignedTx) verify(msg []byte) error {
+	if !ed25519consensus.Verify(s.From.PublicKey(), msg, s.Sig[:]) {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// signedBytes holds the bytes a transaction's signature covers, its memory
+// reused from one transaction to the next.
+type signedBytes struct{ payload, msg []byte }
+
+// of returns the bytes tx's signature covers in d, valid until the next call.
+func (b *signedBytes) of(d pay.Domain, tx Tx) []byte {
+	b.payload = tx.appendPayload(b.payload[:0])
+	b.msg = d.AppendSignedBytes(b.msg[:0], pay.KindTx, b.payload)
+	return b.msg
 }
 
 // SignSeller returns c with SellerSig set by the seller's key priv.
@@ -85,17 +102,18 @@ func VerifyBatch(d pay.Domain, txs []SignedTx) []error {
 
 // verifyGroup sets errs[i] for txs[i], in one batch when there are enough.
 func verifyGroup(d pay.Domain, txs []SignedTx, errs []error) {
+	var b signedBytes // the batch verifier keeps no reference to a message
 	if len(txs) >= minBatchVerify {
 		bv := ed25519consensus.NewPreallocatedBatchVerifier(len(txs))
 		for _, tx := range txs {
-			bv.Add(tx.From.PublicKey(), d.SignedBytes(pay.KindTx, tx.Payload()), tx.Sig[:])
+			bv.Add(tx.From.PublicKey(), b.of(d, tx.Tx), tx.Sig[:])
 		}
 		if bv.Verify() {
 			return
 		}
 	}
-	for i := range txs {
-		errs[i] = txs[i].Verify(d)
+	for i, tx := range txs {
+		errs[i] = tx.verify(b.of(d, tx.Tx))
 	}
 }
 

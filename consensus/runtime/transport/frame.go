@@ -48,8 +48,13 @@ func writeFrame(w *bufio.Writer, b []byte) error {
 	return nil
 }
 
-// readFrame reads one length-prefixed frame of at most max bytes.
-func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+// readFrame reads one length-prefixed frame of at most max bytes into a
+// new buffer.
+func readFrame(r *bufio.Reader, max int) ([]byte, error) { return readFrameInto(r, max, nil) }
+
+// readFrameInto reads one length-prefixed frame of at most max bytes into
+// buf's memory when it is big enough, else into a new buffer.
+func readFrameInto(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -58,7 +63,11 @@ func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	if int64(n) > int64(max) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}
-	b := make([]byte, n)
+	b := buf[:0]
+	if cap(b) < int(n) {
+		b = make([]byte, n)
+	}
+	b = b[:n]
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, fmt.Errorf("read frame of %d bytes: %w", n, err)
 	}

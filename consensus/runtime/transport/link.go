@@ -30,6 +30,11 @@ const (
 // peer is slow or unreachable.
 const DefaultQueue = 8192
 
+// keptFrameBuffer bounds the buffer a stream's reader keeps for the next
+// frame: a rare big frame (a state transfer) is not held for the stream's
+// life.
+const keptFrameBuffer = 64 << 10
+
 // DefaultWriteBuffer is the default size of a Link's write buffer.
 const DefaultWriteBuffer = 64 << 10
 
@@ -259,14 +264,18 @@ func writeQueued(w *bufio.Writer, f []byte, queue chan []byte) error {
 // handing it to deliver; a frame that does not decode is counted and
 // dropped.
 func readMessages(r *bufio.Reader, max int, bad *atomic.Uint64, log *slog.Logger, deliver func(pbft.Message)) error {
+	var buf []byte // every frame is read here: a decoded message keeps nothing of it
 	for {
-		b, err := readFrame(r, max)
+		b, err := readFrameInto(r, max, buf)
 		if err != nil {
 			if errors.Is(err, ErrFrameTooLarge) {
 				bad.Add(1)
 				log.Warn("pbft transport: oversized frame, closing stream", "err", err)
 			}
 			return err
+		}
+		if cap(b) <= keptFrameBuffer {
+			buf = b
 		}
 		m, err := pbft.Decode(b)
 		if err != nil {
