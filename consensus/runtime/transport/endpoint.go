@@ -41,12 +41,13 @@ type Endpoint struct {
 }
 
 // NewEndpoint takes ownership of pc (normally a *net.UDPConn), wrapping it
-// in a Lossy when im is active. key derives the stateless reset key, so a
+// in a Lossy when im is active (a delayLine when it only delays a UDP
+// socket). key derives the stateless reset key, so a
 // restarted endpoint with the same key resets its peers' stale
 // connections at once instead of letting them idle out.
 func NewEndpoint(pc net.PacketConn, key ed25519.PrivateKey, im Impairment) *Endpoint {
 	if im.Active() {
-		pc = NewLossy(pc, im)
+		pc = newImpaired(pc, im)
 	}
 	rk := quic.StatelessResetKey(sha256.Sum256(append([]byte("x402/pbft/stateless-reset\x00"), key.Seed()...)))
 	return &Endpoint{pc: pc, tr: &quic.Transport{Conn: pc, StatelessResetKey: &rk}}

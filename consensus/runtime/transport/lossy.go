@@ -48,6 +48,10 @@ type delayed struct {
 	due  time.Time
 	b    []byte
 	addr net.Addr
+	// oob, with msg set, are a WriteMsgUDP's control messages (a
+	// delayLine's write): it is sent again by WriteMsgUDP, with them.
+	oob []byte
+	msg bool
 }
 
 // NewLossy wraps pc. Close closes pc.
@@ -64,6 +68,12 @@ func NewLossy(pc net.PacketConn, im Impairment) *Lossy {
 
 // WriteTo implements net.PacketConn: it drops or delays b.
 func (l *Lossy) WriteTo(b []byte, addr net.Addr) (int, error) {
+	return l.write(delayed{b: b, addr: addr})
+}
+
+// write drops or delays d (d.b and d.oob are copied when delayed).
+func (l *Lossy) write(d delayed) (int, error) {
+	n := len(d.b)
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -72,18 +82,22 @@ func (l *Lossy) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if l.im.Loss > 0 && l.rng.Float64() < l.im.Loss {
 		l.dropped++
 		l.mu.Unlock()
-		return len(b), nil
+		return n, nil
 	}
 	if l.im.Delay <= 0 {
 		l.mu.Unlock()
-		return l.PacketConn.WriteTo(b, addr)
+		return l.send(d)
 	}
 	if len(l.queue) >= maxQueued {
 		l.dropped++
 		l.mu.Unlock()
-		return len(b), nil
+		return n, nil
 	}
-	l.queue = append(l.queue, delayed{due: time.Now().Add(l.im.Delay), b: append([]byte(nil), b...), addr: addr})
+	d.due, d.b = time.Now().Add(l.im.Delay), append([]byte(nil), d.b...)
+	if d.oob != nil {
+		d.oob = append([]byte(nil), d.oob...)
+	}
+	l.queue = append(l.queue, d)
 	first := len(l.queue) == 1
 	l.mu.Unlock()
 	if first {
@@ -92,7 +106,7 @@ func (l *Lossy) WriteTo(b []byte, addr net.Addr) (int, error) {
 		default:
 		}
 	}
-	return len(b), nil
+	return n, nil
 }
 
 // run sends delayed datagrams when they are due. All datagrams carry the
@@ -137,8 +151,17 @@ func (l *Lossy) run() {
 		}
 		l.mu.Unlock()
 		// A send error on UDP is a lost datagram, as on a real link.
-		_, _ = l.PacketConn.WriteTo(next.b, next.addr)
+		_, _ = l.send(next)
 	}
+}
+
+// send writes d to the wrapped connection now.
+func (l *Lossy) send(d delayed) (int, error) {
+	if d.msg {
+		n, _, err := l.PacketConn.(*net.UDPConn).WriteMsgUDP(d.b, d.oob, d.addr.(*net.UDPAddr))
+		return n, err
+	}
+	return l.PacketConn.WriteTo(d.b, d.addr)
 }
 
 // Dropped returns how many datagrams were dropped.

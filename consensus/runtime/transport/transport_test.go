@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"go.uber.org/goleak"
+	"golang.org/x/net/ipv4"
 
 	"github.com/x402/x402/consensus/pbft"
 	"github.com/x402/x402/internal/testenv"
@@ -249,5 +251,61 @@ func TestStreamDeliversFramesOfEverySize(t *testing.T) {
 		if d := recv(t, got); !bytes.Equal(pbft.Encode(d), pbft.Encode(m)) {
 			t.Fatalf("message %d (%v) arrived changed", i, m.Kind())
 		}
+	}
+}
+
+// TestDelayLineKeepsQuicsFastPath: a UDP socket that only delays is offered
+// to quic-go as one it can batch reads and segment writes on; what quic-go
+// writes through it is still delayed. A socket that also drops is not.
+func TestDelayLineKeepsQuicsFastPath(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	sk, ck := key(t), key(t)
+	sep, err := ListenEndpoint("127.0.0.1:0", sk, Impairment{Delay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sep.Close()
+	if _, ok := sep.pc.(quic.OOBCapablePacketConn); !ok {
+		t.Fatalf("a delaying UDP socket is a %T, not a quic.OOBCapablePacketConn", sep.pc)
+	}
+	if _, ok := sep.pc.(interface {
+		ReadBatch([]ipv4.Message, int) (int, error)
+	}); !ok {
+		t.Fatalf("a delaying UDP socket (%T) reads no batches", sep.pc)
+	}
+	lossy, err := ListenEndpoint("127.0.0.1:0", ck, Impairment{Delay: delay, Loss: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy.Close()
+	if _, ok := lossy.pc.(quic.OOBCapablePacketConn); ok {
+		t.Fatal("a socket that drops datagrams takes quic-go's segmented writes")
+	}
+
+	got := make(chan pbft.Message, 4)
+	srv, err := sep.Serve(ServerConfig{Key: sk, Replicas: []ed25519.PublicKey{pub(sk), pub(ck)},
+		OnMessage: func(_ Peer, m pbft.Message) { got <- m }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cep, err := ListenEndpoint("127.0.0.1:0", ck, Impairment{Delay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cep.Close()
+	link, err := cep.NewLink(LinkConfig{Addr: sep.Addr().String(), Peer: pub(sk), Key: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	waitFor(t, "the link to connect", link.Connected)
+	start := time.Now()
+	link.Send(pbft.Encode(&pbft.Prepare{View: 3, Replica: 1}))
+	if m := recv(t, got); m.(*pbft.Prepare).View != 3 {
+		t.Fatalf("delivered %+v", m)
+	}
+	if took := time.Since(start); took < delay {
+		t.Fatalf("a message crossed a %v link in %v", delay, took)
 	}
 }
