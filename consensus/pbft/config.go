@@ -94,6 +94,11 @@ type Config struct {
 	// MaxInFlight bounds the batches the primary has proposed and not yet
 	// executed (pipelining depth).
 	MaxInFlight int
+	// PipelineDepth is how many batches in flight the primary paces its
+	// proposals for: a batch that is not full also waits, after the last
+	// proposal, a PipelineDepth-th of the time batches have recently taken
+	// from proposal to execution (see pace.go). At most MaxInFlight.
+	PipelineDepth int
 	// MaxPending bounds the client requests a replica holds until they
 	// execute (one per client): requests of further clients are dropped, so
 	// a flood of fresh client keys cannot exhaust its memory. Requests in
@@ -125,7 +130,8 @@ const (
 	DefaultMaxBatch           = 256
 	DefaultMaxBatchBytes      = 256 << 10
 	DefaultBatchDelay         = 1
-	DefaultMaxInFlight        = 8
+	DefaultMaxInFlight        = 16
+	DefaultPipelineDepth      = 8
 	DefaultMaxPending         = 1 << 16
 	DefaultViewChangeTimeout  = 40
 	DefaultStatusInterval     = 8
@@ -153,6 +159,7 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&out.MaxBatchBytes, DefaultMaxBatchBytes)
 	def(&out.BatchDelay, DefaultBatchDelay)
 	def(&out.MaxInFlight, DefaultMaxInFlight)
+	def(&out.PipelineDepth, min(DefaultPipelineDepth, out.MaxInFlight))
 	def(&out.MaxPending, DefaultMaxPending)
 	def(&out.ViewChangeTimeout, DefaultViewChangeTimeout)
 	def(&out.StatusInterval, DefaultStatusInterval)
@@ -177,6 +184,8 @@ func (c *Config) withDefaults() (Config, error) {
 	case out.Window < 2*out.CheckpointInterval || out.Window%out.CheckpointInterval != 0:
 		return out, fmt.Errorf("%w: window %d is not a multiple of the checkpoint interval %d, at least twice it",
 			ErrConfig, out.Window, out.CheckpointInterval)
+	case out.PipelineDepth > out.MaxInFlight:
+		return out, fmt.Errorf("%w: pipeline depth %d exceeds max in flight %d", ErrConfig, out.PipelineDepth, out.MaxInFlight)
 	case out.MaxBatch > MaxBatchRequests:
 		return out, fmt.Errorf("%w: max batch %d exceeds %d", ErrConfig, out.MaxBatch, MaxBatchRequests)
 	}

@@ -56,6 +56,9 @@ type entry struct {
 	// certGen is the output generation cert was made in (0: loaded from
 	// storage); it may run ahead once that generation is durable.
 	certGen uint64
+	// proposedAt is 1 + the tick this replica proposed it at as primary
+	// (0: it did not, or before a restart).
+	proposedAt uint64
 }
 
 const maxViewsPerEntry = 4
@@ -127,6 +130,7 @@ type Node struct {
 	scanFrom int
 	// batchScratch is where tryPropose gathers a batch (empty between calls).
 	batchScratch []*Request
+	pace         pace
 
 	now          uint64
 	timeout      int // current view-change timeout (doubles)

@@ -149,6 +149,7 @@ func TestConfigValidation(t *testing.T) {
 		"wrong key":    {Key: testKey("replica", 1), Replicas: pubs, App: app},
 		"no app":       {Key: testKey("replica", 0), Replicas: pubs},
 		"bad window":   {Key: testKey("replica", 0), Replicas: pubs, App: app, CheckpointInterval: 4, Window: 6},
+		"deep pacing":  {Key: testKey("replica", 0), Replicas: pubs, App: app, MaxInFlight: 4, PipelineDepth: 5},
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v", name, err)

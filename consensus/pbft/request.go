@@ -171,7 +171,7 @@ func (n *Node) tryPropose() {
 		}
 		n.batchScratch = batch
 		full := len(batch) >= n.cfg.MaxBatch || size >= n.cfg.MaxBatchBytes
-		propose := len(batch) > 0 && (full || n.batchAge >= n.cfg.BatchDelay)
+		propose := len(batch) > 0 && (full || n.batchAge >= n.cfg.BatchDelay && n.pace.allows(n.now, n.cfg.PipelineDepth))
 		if propose {
 			batch = slices.Clone(batch)
 		}
@@ -193,6 +193,7 @@ func (n *Node) tryPropose() {
 		n.metrics.BatchesProposed++
 		e := n.entry(pp.Seq)
 		e.pps[pp.View] = pp
+		e.proposedAt = n.pace.proposed(n.now)
 		n.saveUnlessEarly(pp.Seq)
 		n.announce(pp, pp.Seq)
 		n.checkPrepared(e)
@@ -233,6 +234,9 @@ func (n *Node) execute(e *entry) {
 		if p := n.pending[q.Client]; p != nil && p.Timestamp <= q.Timestamp {
 			delete(n.pending, q.Client)
 		}
+	}
+	if pp.View == n.view {
+		n.pace.executed(e.proposedAt, n.now)
 	}
 	n.lastExec = e.seq
 	n.metrics.BatchesExecuted++
