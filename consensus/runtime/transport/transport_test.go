@@ -205,34 +205,43 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 	}
 }
 
-// TestStreamDeliversFramesOfEverySize: a stream's reader reads every
-// frame into one reused buffer; small, big (beyond the buffer it keeps)
-// and small again, every message arrives whole and in order.
-func TestStreamDeliversFramesOfEverySize(t *testing.T) {
+// replicaLink connects a replica's link to another replica's server, both
+// endpoints impaired by im, and returns the server's endpoint, the link and
+// what the server delivers; all are closed when the test ends.
+func replicaLink(t *testing.T, im Impairment) (*Endpoint, *Link, <-chan pbft.Message) {
+	t.Helper()
 	sk, rk := key(t), key(t)
-	sep, err := ListenEndpoint("127.0.0.1:0", sk, Impairment{})
+	sep, err := ListenEndpoint("127.0.0.1:0", sk, im)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sep.Close()
+	t.Cleanup(sep.Close)
 	got := make(chan pbft.Message, 16)
 	srv, err := sep.Serve(ServerConfig{Key: sk, Replicas: []ed25519.PublicKey{pub(sk), pub(rk)},
 		OnMessage: func(_ Peer, m pbft.Message) { got <- m }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	rep, err := ListenEndpoint("127.0.0.1:0", rk, Impairment{})
+	t.Cleanup(srv.Close)
+	rep, err := ListenEndpoint("127.0.0.1:0", rk, im)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rep.Close()
+	t.Cleanup(rep.Close)
 	link, err := rep.NewLink(LinkConfig{Addr: sep.Addr().String(), Peer: pub(sk), Key: rk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer link.Close()
+	t.Cleanup(link.Close)
 	waitFor(t, "the link to connect", link.Connected)
+	return sep, link, got
+}
+
+// TestStreamDeliversFramesOfEverySize: a stream's reader reads every
+// frame into one reused buffer; small, big (beyond the buffer it keeps)
+// and small again, every message arrives whole and in order.
+func TestStreamDeliversFramesOfEverySize(t *testing.T) {
+	_, link, got := replicaLink(t, Impairment{})
 
 	request := func(ts uint64, size int) *pbft.Request {
 		return &pbft.Request{Client: pbft.ClientID{byte(ts)}, Timestamp: ts, Op: bytes.Repeat([]byte{byte(ts)}, size)}
@@ -259,12 +268,7 @@ func TestStreamDeliversFramesOfEverySize(t *testing.T) {
 // writes through it is still delayed. A socket that also drops is not.
 func TestDelayLineKeepsQuicsFastPath(t *testing.T) {
 	const delay = 30 * time.Millisecond
-	sk, ck := key(t), key(t)
-	sep, err := ListenEndpoint("127.0.0.1:0", sk, Impairment{Delay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sep.Close()
+	sep, link, got := replicaLink(t, Impairment{Delay: delay})
 	if _, ok := sep.pc.(quic.OOBCapablePacketConn); !ok {
 		t.Fatalf("a delaying UDP socket is a %T, not a quic.OOBCapablePacketConn", sep.pc)
 	}
@@ -273,7 +277,7 @@ func TestDelayLineKeepsQuicsFastPath(t *testing.T) {
 	}); !ok {
 		t.Fatalf("a delaying UDP socket (%T) reads no batches", sep.pc)
 	}
-	lossy, err := ListenEndpoint("127.0.0.1:0", ck, Impairment{Delay: delay, Loss: 0.1})
+	lossy, err := ListenEndpoint("127.0.0.1:0", key(t), Impairment{Delay: delay, Loss: 0.1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,24 +286,6 @@ func TestDelayLineKeepsQuicsFastPath(t *testing.T) {
 		t.Fatal("a socket that drops datagrams takes quic-go's segmented writes")
 	}
 
-	got := make(chan pbft.Message, 4)
-	srv, err := sep.Serve(ServerConfig{Key: sk, Replicas: []ed25519.PublicKey{pub(sk), pub(ck)},
-		OnMessage: func(_ Peer, m pbft.Message) { got <- m }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cep, err := ListenEndpoint("127.0.0.1:0", ck, Impairment{Delay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cep.Close()
-	link, err := cep.NewLink(LinkConfig{Addr: sep.Addr().String(), Peer: pub(sk), Key: ck})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	waitFor(t, "the link to connect", link.Connected)
 	start := time.Now()
 	link.Send(pbft.Encode(&pbft.Prepare{View: 3, Replica: 1}))
 	if m := recv(t, got); m.(*pbft.Prepare).View != 3 {
