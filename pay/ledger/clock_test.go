@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,51 @@ func TestSubmitBodyWaitsForTheShardsClock(t *testing.T) {
 	}
 	if o.ops-before < 4 {
 		t.Fatalf("%d ops for the close; want a refused attempt before the clock, then a retry", o.ops-before)
+	}
+}
+
+// TestClockReportIsVerifiedOnce: a replica's clock report is checked on
+// its way in, again with its pre-prepare and by the core, and applied, and
+// its signature is verified once; a forged one is refused every time, and
+// a genuine report's cache entry vouches for no transaction of the same
+// bytes.
+func TestClockReportIsVerifiedOnce(t *testing.T) {
+	s := newClockShard(t)
+	at := time.Unix(1_700_000_000, 0)
+	client, ts, op := ClockOp(s.g.Domain(), s.keys[1].priv, 1, at)
+	for range 2 {
+		if !s.r.AuthenticateRequest(client, ts, op) {
+			t.Fatal("a replica's clock report is not authentic")
+		}
+	}
+	if ok := s.r.AuthenticateRequests([][32]byte{client}, []uint64{ts}, [][]byte{op}); !ok[0] {
+		t.Fatal("a replica's clock report is not authentic in a batch")
+	}
+	if res := s.apply(op); bytes.Contains(res[0], []byte("err")) {
+		t.Fatalf("applying the report: %s", res[0])
+	}
+	if n := s.r.clockChecks.Load(); n != 1 {
+		t.Fatalf("%d clock report signature checks, want 1", n)
+	}
+
+	_, _, forged := ClockOp(s.g.Domain(), s.keys[2].priv, 1, at.Add(time.Second)) // replica 1's report, signed by 2
+	for range 2 {
+		if s.r.AuthenticateRequest(client, uint64(at.Add(time.Second).UnixNano()), forged) {
+			t.Fatal("a clock report signed by another replica's key is authentic")
+		}
+		if res := s.apply(forged); !bytes.Contains(res[0], []byte("signature")) {
+			t.Fatalf("a forged clock report applied: %s", res[0])
+		}
+	}
+	if n := s.r.clockChecks.Load(); n != 1+4 {
+		t.Fatalf("%d clock report signature checks, want 5 (a forged report is never cached)", n)
+	}
+
+	_, _, payload, err := decodeOp(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.r.sigs.hit(sha256.Sum256(payload)) {
+		t.Fatal("a clock report's bytes are in the cache as a transaction's")
 	}
 }
