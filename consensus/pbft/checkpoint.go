@@ -143,6 +143,7 @@ func (n *Node) truncate(seq uint64) {
 		if s <= seq {
 			delete(n.log, s)
 			delete(n.out.dirty, s)
+			delete(n.out.lazy, s)
 		}
 	}
 	for s, cs := range n.cps {

@@ -189,7 +189,7 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 	}
 	n.f = (n.n - 1) / 3
 	n.out.gen = 1
-	n.out.dirty = map[uint64]uint64{}
+	n.out.dirty, n.out.lazy = map[uint64]uint64{}, map[uint64]uint64{}
 	if p == nil || p.Checkpoint == nil {
 		n.genesis = n.snapshotApp(0)
 	}
@@ -213,6 +213,9 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 			clients: cp.Clients, appState: cp.AppState, ok: true}
 	}
 	n.view, n.active = p.Hard.View, !p.Hard.Changing
+	if nv := p.Hard.NewView; n.active && nv != nil && nv.View == n.view {
+		n.newView = nv
+	}
 	// Before the crash this replica may have announced anything in its
 	// view up to its durable checkpoint plus the window (see early.go).
 	n.fence = restartFence{on: true, view: n.view, seq: n.h + c.Window}

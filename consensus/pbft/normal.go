@@ -229,7 +229,7 @@ func (n *Node) committedIn(e *entry, cs []*Commit) bool {
 			return false
 		}
 		e.commitPP, e.commitCert = pp, cert
-		n.markDirty(e.seq)
+		n.markLazy(e.seq)
 		n.executeCommitted()
 		return true
 	}

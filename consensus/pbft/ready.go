@@ -24,6 +24,11 @@ type HardState struct {
 	// Changing is true while the replica is changing to View (the zero
 	// value is view 0, active).
 	Changing bool
+	// NewView is the new-view message that started View, when the replica
+	// is active in it (nil in view 0). A restarted replica shows it to
+	// peers still in an older view, which could otherwise only follow
+	// after yet another view change.
+	NewView *NewView
 }
 
 // Entry is the durable state of one sequence number above the stable
@@ -59,7 +64,9 @@ type Persist struct {
 	// or below its Seq are to be deleted.
 	Checkpoint *StableCheckpoint
 	// Entries are upserted by Seq (entries at or below the checkpoint are
-	// never included).
+	// never included). A commit certificate may come in a later Persist
+	// than the Ready reporting its batch executed: it goes with the next
+	// Persist that holds anything else (see markLazy).
 	Entries []Entry
 }
 
@@ -103,7 +110,13 @@ type outbox struct {
 	executed []Batch
 	hardGen  uint64 // 0: clean
 	cp       *StableCheckpoint
-	dirty    map[uint64]uint64 // seq -> generation
+	// dirty are the entries (seq -> generation) to persist before this
+	// output's messages go out.
+	dirty map[uint64]uint64
+	// lazy are entries whose new state nothing sent depends on (a commit
+	// certificate, see markLazy): they are saved with the next Ready that
+	// persists anything else, never on their own.
+	lazy map[uint64]uint64
 
 	// durableGen is the newest generation known durable (Advance).
 	durableGen uint64
@@ -120,6 +133,7 @@ type outbox struct {
 	readyMsgs  int
 	readyExec  int
 	readyCP    *StableCheckpoint
+	readyLazy  bool // the lazy entries went with it
 	readyValid bool
 }
 
@@ -137,11 +151,22 @@ func (n *Node) Ready() Ready {
 	rd := Ready{Messages: slices.Clone(o.msgs), Executed: slices.Clone(o.executed)}
 	if o.hardGen != 0 {
 		rd.Persist.Hard = &HardState{View: n.view, Changing: !n.active}
+		if n.active && n.newView != nil && n.newView.View == n.view {
+			rd.Persist.Hard.NewView = n.newView
+		}
 	}
 	rd.Persist.Checkpoint = o.cp
-	seqs := make([]uint64, 0, len(o.dirty))
+	withLazy := o.hardGen != 0 || o.cp != nil || len(o.dirty) > 0
+	seqs := make([]uint64, 0, len(o.dirty)+len(o.lazy))
 	for s := range o.dirty {
 		seqs = append(seqs, s)
+	}
+	if withLazy {
+		for s := range o.lazy {
+			if _, ok := o.dirty[s]; !ok {
+				seqs = append(seqs, s)
+			}
+		}
 	}
 	slices.Sort(seqs)
 	for _, s := range seqs {
@@ -149,7 +174,7 @@ func (n *Node) Ready() Ready {
 			rd.Persist.Entries = append(rd.Persist.Entries, e.persisted())
 		}
 	}
-	o.readyGen, o.readyMsgs, o.readyExec, o.readyCP, o.readyValid = o.gen, len(o.msgs), len(o.executed), o.cp, true
+	o.readyGen, o.readyMsgs, o.readyExec, o.readyCP, o.readyLazy, o.readyValid = o.gen, len(o.msgs), len(o.executed), o.cp, withLazy, true
 	o.gen++
 	return rd
 }
@@ -179,6 +204,13 @@ func (n *Node) Advance() {
 			delete(o.dirty, s)
 		}
 	}
+	if o.readyLazy {
+		for s, g := range o.lazy {
+			if g <= o.readyGen {
+				delete(o.lazy, s)
+			}
+		}
+	}
 	o.readyValid = false
 }
 
@@ -195,5 +227,14 @@ func (n *Node) sendTo(r uint32, m Message) {
 }
 
 func (n *Node) markDirty(seq uint64) { n.out.dirty[seq] = n.out.gen }
+
+// markLazy marks seq's entry for saving when nothing sent depends on its
+// new state: a commit certificate. Commits play no part in view changes
+// (prepared certificates carry what committed), and a restarted replica
+// that lost one gets it again from its peers (onStatus); what executed by
+// it is rebuilt from the stable checkpoint. So the certificate waits for
+// the next save that something else requires, usually the next batch's
+// prepared certificate, and a batch costs one fsync instead of two.
+func (n *Node) markLazy(seq uint64) { n.out.lazy[seq] = n.out.gen }
 
 func (n *Node) markHard() { n.out.hardGen = n.out.gen }

@@ -298,6 +298,9 @@ func decodeBatch(b []byte) ([]*pbft.Request, error) {
 	return batch, r.done()
 }
 
+// encodeHard stores the hard state: the view, the changing flag and, when
+// there is one, the new-view message that started the view (absent in
+// files written before it was kept).
 func encodeHard(h *pbft.HardState) []byte {
 	w := &writer{}
 	w.u64(h.View)
@@ -305,6 +308,9 @@ func encodeHard(h *pbft.HardState) []byte {
 		w.u8(1)
 	} else {
 		w.u8(0)
+	}
+	if h.NewView != nil {
+		w.msg(h.NewView)
 	}
 	return w.b
 }
@@ -318,6 +324,18 @@ func decodeHard(b []byte) (pbft.HardState, error) {
 		h.Changing = true
 	case c != 0:
 		r.fail(fmt.Errorf("changing flag %d", c))
+	}
+	if r.err == nil && len(r.b) > 0 {
+		nv, ok := r.msg().(*pbft.NewView)
+		switch {
+		case r.err != nil:
+		case !ok:
+			r.fail(errors.New("not a new-view message"))
+		case nv.View != h.View:
+			r.fail(fmt.Errorf("new-view of view %d in the hard state of view %d", nv.View, h.View))
+		default:
+			h.NewView = nv
+		}
 	}
 	return h, r.done()
 }
