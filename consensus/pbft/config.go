@@ -131,7 +131,7 @@ const (
 	DefaultMaxBatchBytes      = 256 << 10
 	DefaultBatchDelay         = 1
 	DefaultMaxInFlight        = 16
-	DefaultPipelineDepth      = 8
+	DefaultPipelineDepth      = 6
 	DefaultMaxPending         = 1 << 16
 	DefaultViewChangeTimeout  = 40
 	DefaultStatusInterval     = 8
