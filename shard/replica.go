@@ -95,7 +95,7 @@ func StartReplica(cfg ReplicaConfig, log *slog.Logger, opts ...Option) (*Member,
 		l.Close()
 		return nil, fmt.Errorf("replica %d: %w", cfg.ID, err)
 	}
-	clock, err := startClockReporter(g, pubs, key, cfg.ID, o, log.With("replica", cfg.ID))
+	clock, err := startClockReporter(g, pubs, key, cfg.ID, app.Activity, o, log.With("replica", cfg.ID))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("replica %d: clock reports: %w", cfg.ID, err), rt.Close(), l.Close())
 	}

@@ -18,10 +18,22 @@ import (
 // no other signature of a replica key can be replayed as one.
 const KindClock pay.Kind = "clock"
 
-// ClockReportEvery is how often each replica of a shard reports its clock.
-// The shard's ledger time lags real time by about this much plus a
-// commit's latency.
+// ClockReportEvery is how often each replica of a shard reports its clock
+// while the shard is in use. The shard's ledger time lags real time by
+// about this much plus a commit's latency.
 const ClockReportEvery = 200 * time.Millisecond
+
+// An idle shard reports less: once nothing but clock reports has applied
+// for ClockIdleAfter, each replica reports every ClockReportIdleEvery, and
+// at the usual pace again from the first op that applies. Every report is
+// a batch that each replica writes to disk, so this spares an idle
+// appliance's flash about 20 batches a second. A transaction that comes
+// after a quiet spell may find the ledger's time up to this much behind;
+// one that needs the time waits for the next reports (see Submit).
+const (
+	ClockIdleAfter       = 10 * time.Second
+	ClockReportIdleEvery = 5 * time.Second
+)
 
 // ClockReport is replica Replica's reading of its clock, in unix
 // nanoseconds. A shard's ledger time is derived from its replicas'

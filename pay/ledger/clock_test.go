@@ -244,3 +244,18 @@ func TestClockReportIsVerifiedOnce(t *testing.T) {
 		t.Fatal("a clock report's bytes are in the cache as a transaction's")
 	}
 }
+
+// TestActivityCountsEverythingButClockReports: the count a replica's clock
+// reporter watches grows with transactions and reads, not with reports.
+func TestActivityCountsEverythingButClockReports(t *testing.T) {
+	s := newClockShard(t)
+	at := time.Unix(1_700_000_000, 0)
+	s.apply(s.report(0, at), s.report(1, at))
+	if n := s.r.Activity(); n != 0 {
+		t.Fatalf("activity %d after clock reports alone, want 0", n)
+	}
+	s.apply(s.tx(buyerP, 1, at, Transfer{To: sellerP.acct, Asset: usd, Amount: 1}), encodeOp(opAccount, at, buyerP.acct[:]))
+	if n := s.r.Activity(); n != 2 {
+		t.Fatalf("activity %d after a transaction and a read, want 2", n)
+	}
+}

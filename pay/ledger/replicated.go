@@ -64,7 +64,15 @@ type Replicated struct {
 	replicas []ed25519.PublicKey
 	// clockChecks counts the clock report signatures verified.
 	clockChecks atomic.Uint64
+	// activity counts the ops other than clock reports applied (see
+	// Activity).
+	activity atomic.Uint64
 }
+
+// Activity returns a count that grows whenever an op other than a clock
+// report applies (a transaction or a read, run ahead or committed): a
+// replica's clock reporter reports less while it stands still.
+func (r *Replicated) Activity() uint64 { return r.activity.Load() }
 
 // NewReplicated wraps l as the application of the shard whose replicas
 // have the keys replicas (by replica id).
@@ -106,6 +114,7 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 			results[i] = encodeResult(opResult{})
 			continue
 		}
+		r.activity.Add(1)
 		if kind != opTx {
 			continue
 		}
