@@ -220,6 +220,7 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 	// view up to its durable checkpoint plus the window (see early.go).
 	n.fence = restartFence{on: true, view: n.view, seq: n.h + c.Window}
 	n.out.hardDurable, n.out.durableH = true, n.h
+	var recommit []recommitted
 	for _, pe := range p.Entries {
 		if pe.Seq <= n.h || pe.Seq > n.h+c.Window {
 			continue
@@ -237,6 +238,9 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 			cm := &Commit{View: pc.PrePrepare.View, Seq: pe.Seq, Digest: pc.PrePrepare.Digest, Replica: c.ID}
 			n.sign(cm)
 			n.addCommit(e, cm)
+			if pe.CommitPP == nil {
+				recommit = append(recommit, recommitted{e, cm})
+			}
 		}
 		if pp := pe.PrePrepare; pp != nil && pp.View == n.view && n.Primary(n.view) != c.ID {
 			p := &Prepare{View: n.view, Seq: pe.Seq, Digest: pp.Digest, Replica: c.ID}
@@ -253,11 +257,27 @@ func Restart(cfg Config, p *Persisted) (*Node, error) {
 		}
 	}
 	n.nextSeq = max(n.nextSeq, n.h)
+	// A prepared batch whose commit certificate was not saved (it rides on
+	// a later save, see markLazy): send our commit again, since the others
+	// may have restarted too, and take it with theirs.
+	for _, r := range recommit {
+		if r.e.commitPP == nil {
+			n.broadcast(r.commit)
+			n.checkCommitted(r.e)
+		}
+	}
 	n.executeCommitted()
 	if !n.active {
 		n.sendViewChange()
 	}
 	return n, nil
+}
+
+// recommitted is a prepared entry restored without its commit
+// certificate, and the commit Restart made for it again.
+type recommitted struct {
+	e      *entry
+	commit *Commit
 }
 
 // ID returns the replica's id.

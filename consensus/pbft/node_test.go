@@ -259,3 +259,64 @@ func TestRestartedReplicaShowsItsNewViewToOneBehind(t *testing.T) {
 	}
 	t.Fatalf("the restarted replica did not show its new-view of view %d to replica 0, behind in view 0", v)
 }
+
+// TestRestartRecommitsWhatItPrepared: a replica restarts with prepared
+// certificates whose commits were not saved yet (they ride on later saves,
+// markLazy). It sends its commit for each again, so a lone replica
+// executes them at once, and a whole shard restarted together commits them
+// among itself, without waiting for a view change.
+func TestRestartRecommitsWhatItPrepared(t *testing.T) {
+	c := newCluster(t, 4)
+	c.submit("a", nil)
+	c.submit("b", nil)
+	for i := range c.nodes {
+		app := &counterApp{}
+		n, err := Restart(c.config(i, app), c.stores[i].load())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[i], c.apps[i] = n, app
+	}
+	for i := range c.nodes {
+		c.collect(i, c.nodes[i])
+	}
+	c.run(nil)
+	for i, n := range c.nodes {
+		if v, _ := n.View(); v != 0 || n.LastExecuted() != 2 || c.apps[i].n != 2 {
+			t.Fatalf("replica %d after a whole-shard restart: view %d, executed %d, applied %d; want view 0, 2, 2", i, v, n.LastExecuted(), c.apps[i].n)
+		}
+	}
+
+	app := &counterApp{}
+	key := testKey("replica", 0)
+	cfg := Config{ID: 0, Key: key, Replicas: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, App: app}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &Request{Timestamp: 1, Op: []byte("x")}
+	ck := testKey("client", 1)
+	copy(q.Client[:], ck.Public().(ed25519.PublicKey))
+	Sign(Domain{}, ck, q)
+	if err := n.Propose(q); err != nil {
+		t.Fatal(err)
+	}
+	n.Tick()
+	store := &testStore{entries: map[uint64]Entry{}}
+	for n.HasReady() {
+		rd := n.Ready()
+		store.apply(&rd.Persist)
+		n.Advance()
+	}
+	if n.LastExecuted() != 1 {
+		t.Fatalf("single replica executed %d, want 1", n.LastExecuted())
+	}
+	app = &counterApp{}
+	cfg.App = app
+	if n, err = Restart(cfg, store.load()); err != nil {
+		t.Fatal(err)
+	}
+	if n.LastExecuted() != 1 || app.n != 1 {
+		t.Fatalf("a lone replica restarted at executed %d, applied %d; want 1, 1", n.LastExecuted(), app.n)
+	}
+}
