@@ -160,10 +160,17 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-func TestSingleReplicaExecutes(t *testing.T) {
-	app := &counterApp{}
+// singleReplicaConfig is the config of a shard of one replica running app.
+func singleReplicaConfig(app Application) Config {
 	key := testKey("replica", 0)
-	n, err := New(Config{ID: 0, Key: key, Replicas: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, App: app})
+	return Config{ID: 0, Key: key, Replicas: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, App: app}
+}
+
+// proposeOne starts a replica of cfg and proposes one client request "x"
+// to it, then ticks once.
+func proposeOne(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +182,11 @@ func TestSingleReplicaExecutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.Tick()
+	return n
+}
+
+func TestSingleReplicaExecutes(t *testing.T) {
+	n := proposeOne(t, singleReplicaConfig(&counterApp{}))
 	rd := n.Ready()
 	n.Advance()
 	if len(rd.Executed) != 1 || len(rd.Persist.Entries) == 0 {
@@ -287,21 +299,8 @@ func TestRestartRecommitsWhatItPrepared(t *testing.T) {
 		}
 	}
 
-	app := &counterApp{}
-	key := testKey("replica", 0)
-	cfg := Config{ID: 0, Key: key, Replicas: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, App: app}
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := &Request{Timestamp: 1, Op: []byte("x")}
-	ck := testKey("client", 1)
-	copy(q.Client[:], ck.Public().(ed25519.PublicKey))
-	Sign(Domain{}, ck, q)
-	if err := n.Propose(q); err != nil {
-		t.Fatal(err)
-	}
-	n.Tick()
+	cfg := singleReplicaConfig(&counterApp{})
+	n := proposeOne(t, cfg)
 	store := &testStore{entries: map[uint64]Entry{}}
 	for n.HasReady() {
 		rd := n.Ready()
@@ -311,9 +310,10 @@ func TestRestartRecommitsWhatItPrepared(t *testing.T) {
 	if n.LastExecuted() != 1 {
 		t.Fatalf("single replica executed %d, want 1", n.LastExecuted())
 	}
-	app = &counterApp{}
+	app := &counterApp{}
 	cfg.App = app
-	if n, err = Restart(cfg, store.load()); err != nil {
+	n, err := Restart(cfg, store.load())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n.LastExecuted() != 1 || app.n != 1 {
