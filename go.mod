@@ -9,7 +9,7 @@ require (
 	github.com/creack/pty v1.1.24
 	github.com/ebfe/scard v0.0.0-20230420082256-7db3f9b7c8a7
 	github.com/elazarl/goproxy v1.9.3
-	github.com/hdevalence/ed25519consensus v0.2.0
+	github.com/oasisprotocol/curve25519-voi v0.0.0-20230904125328-1f23a7beb09a
 	github.com/quic-go/quic-go v0.65.0
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0

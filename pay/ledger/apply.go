@@ -26,7 +26,8 @@ type Receipt struct {
 // returns. It is deterministic: the same transactions with the same times,
 // in the same order, give the same receipts and state on every machine.
 func (l *Ledger) Apply(tx SignedTx, now int64) Receipt {
-	return l.applyBatch([]SignedTx{tx}, now, []error{tx.Verify(l.d)})[0]
+	var b signedBytes
+	return l.applyBatch([]SignedTx{tx}, now, []error{tx.verify(b.of(l.d, tx.Tx), l.keys)})[0]
 }
 
 // ApplyVerified is Apply for a transaction whose signature the caller has
@@ -42,7 +43,7 @@ func (l *Ledger) ApplyVerified(tx SignedTx, now int64) Receipt {
 // Each transaction is applied or rejected on its own, exactly as by a
 // sequence of Apply calls.
 func (l *Ledger) ApplyBatch(txs []SignedTx, now int64) []Receipt {
-	return l.applyBatch(txs, now, VerifyBatch(l.d, txs))
+	return l.applyBatch(txs, now, verifyBatch(l.d, txs, l.keys))
 }
 
 // ApplyVerifiedBatch is ApplyBatch for transactions whose signatures the

@@ -32,10 +32,12 @@ type sigCache struct {
 	// signatures among good ones costs a failed batch check once, not on
 	// every batch (a failed batch is checked again one by one anyway).
 	distrust atomic.Bool
+	// keys holds the senders' expanded keys.
+	keys *keyCache
 }
 
-func newSigCache() *sigCache {
-	return &sigCache{cur: map[[32]byte]struct{}{}, old: map[[32]byte]struct{}{}}
+func newSigCache(keys *keyCache) *sigCache {
+	return &sigCache{cur: map[[32]byte]struct{}{}, old: map[[32]byte]struct{}{}, keys: keys}
 }
 
 func (c *sigCache) hit(k [32]byte) bool {
@@ -64,7 +66,8 @@ func (c *sigCache) verify(d pay.Domain, tx SignedTx, enc []byte) error {
 		return nil
 	}
 	c.checks.Add(1)
-	if err := tx.Verify(d); err != nil {
+	var b signedBytes
+	if err := tx.verify(b.of(d, tx.Tx), c.keys); err != nil {
 		return err
 	}
 	c.add(k)
@@ -83,11 +86,12 @@ func (c *sigCache) verifyMany(d pay.Domain, txs []SignedTx, keys [][32]byte, ok 
 	var errs []error
 	if c.distrust.Load() {
 		errs = make([]error, len(txs))
-		for i := range txs {
-			errs[i] = txs[i].Verify(d)
+		var b signedBytes
+		for i, tx := range txs {
+			errs[i] = tx.verify(b.of(d, tx.Tx), c.keys)
 		}
 	} else {
-		errs = VerifyBatch(d, txs)
+		errs = verifyBatch(d, txs, c.keys)
 	}
 	bad := false
 	for i, err := range errs {

@@ -284,11 +284,11 @@ func TestABadSignatureTurnsBatchChecksOffOnce(t *testing.T) {
 		c.verifyMany(d, group, keys, ok)
 		return ok
 	}
-	c := newSigCache()
+	c := newSigCache(newKeyCache())
 	if ok := check(c, txs); !slices.Equal(ok, valid) || !c.distrust.Load() {
 		t.Fatalf("a group with bad signatures: answers %v, want %v; one by one next: %v", ok, valid, c.distrust.Load())
 	}
-	again := newSigCache()
+	again := newSigCache(newKeyCache())
 	again.distrust.Store(true)
 	if ok := check(again, txs); !slices.Equal(ok, valid) || !again.distrust.Load() {
 		t.Fatalf("bad signatures checked one by one: answers %v, want %v; one by one next: %v", ok, valid, again.distrust.Load())

@@ -77,7 +77,7 @@ func (r *Replicated) Activity() uint64 { return r.activity.Load() }
 // NewReplicated wraps l as the application of the shard whose replicas
 // have the keys replicas (by replica id).
 func NewReplicated(l *Ledger, replicas []ed25519.PublicKey) *Replicated {
-	return &Replicated{l: l, sigs: newSigCache(), replicas: replicas}
+	return &Replicated{l: l, sigs: newSigCache(l.keys), replicas: replicas}
 }
 
 // opResult is a read's answer (or a malformed op's error), as JSON.

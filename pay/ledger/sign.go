@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/hdevalence/ed25519consensus"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	"github.com/x402/x402/internal/wire"
 	"github.com/x402/x402/pay"
@@ -30,12 +30,22 @@ func (tx Tx) Sign(d pay.Domain, priv ed25519.PrivateKey) SignedTx {
 // signature rule, ZIP 215 (see VerifyBatch).
 func (s SignedTx) Verify(d pay.Domain) error {
 	var b signedBytes
-	return s.verify(b.of(d, s.Tx))
+	return s.verify(b.of(d, s.Tx), nil)
 }
 
-// verify checks s's signature over msg, the bytes it covers.
-func (s SignedTx) verify(msg []byte) error {
-	if !ed25519consensus.Verify(s.From.PublicKey(), msg, s.Sig[:]) {
+// zip215 is the ledger's signature rule for curve25519-voi (see VerifyBatch).
+var zip215 = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+
+// verify checks s's signature over msg, the bytes it covers, with s's
+// sender's expanded key from keys when keys is not nil.
+func (s SignedTx) verify(msg []byte, keys *keyCache) error {
+	var ok bool
+	if keys == nil {
+		ok = voi.VerifyWithOptions(voi.PublicKey(s.From[:]), msg, s.Sig[:], zip215)
+	} else if k := keys.expanded(s.From); k != nil {
+		ok = voi.VerifyExpandedWithOptions(k, msg, s.Sig[:], zip215)
+	}
+	if !ok {
 		return ErrBadSignature
 	}
 	return nil
@@ -84,37 +94,54 @@ const minBatchVerify = 4
 // RFC 8032 accepts is accepted, and for an honestly made key neither rule
 // lets anyone without it sign, nor turn a signature into another one of
 // the same transaction.
-func VerifyBatch(d pay.Domain, txs []SignedTx) []error {
+func VerifyBatch(d pay.Domain, txs []SignedTx) []error { return verifyBatch(d, txs, nil) }
+
+// verifyBatch is VerifyBatch with the senders' expanded keys from keys
+// (when not nil).
+func verifyBatch(d pay.Domain, txs []SignedTx, keys *keyCache) []error {
 	errs := make([]error, len(txs))
 	groups := min(runtime.GOMAXPROCS(0), len(txs)/minBatchVerify)
 	if groups <= 1 {
-		verifyGroup(d, txs, errs)
+		verifyGroup(d, txs, errs, keys)
 		return errs
 	}
 	var wg sync.WaitGroup
 	for g := range groups {
 		lo, hi := g*len(txs)/groups, (g+1)*len(txs)/groups
-		wg.Go(func() { verifyGroup(d, txs[lo:hi], errs[lo:hi]) })
+		wg.Go(func() { verifyGroup(d, txs[lo:hi], errs[lo:hi], keys) })
 	}
 	wg.Wait()
 	return errs
 }
 
 // verifyGroup sets errs[i] for txs[i], in one batch when there are enough.
-func verifyGroup(d pay.Domain, txs []SignedTx, errs []error) {
-	var b signedBytes // the batch verifier keeps no reference to a message
-	if len(txs) >= minBatchVerify {
-		bv := ed25519consensus.NewPreallocatedBatchVerifier(len(txs))
-		for _, tx := range txs {
-			bv.Add(tx.From.PublicKey(), b.of(d, tx.Tx), tx.Sig[:])
-		}
-		if bv.Verify() {
-			return
-		}
+func verifyGroup(d pay.Domain, txs []SignedTx, errs []error, keys *keyCache) {
+	var b signedBytes // the batch verifier copies what it needs of a message
+	if len(txs) >= minBatchVerify && batchVerifies(d, txs, keys, &b) {
+		return
 	}
 	for i, tx := range txs {
-		errs[i] = tx.verify(b.of(d, tx.Tx))
+		errs[i] = tx.verify(b.of(d, tx.Tx), keys)
 	}
+}
+
+// batchVerifies reports whether every signature of txs verifies, checked
+// as one batch; false says that one at least does not, or that a sender's
+// key is no point.
+func batchVerifies(d pay.Domain, txs []SignedTx, keys *keyCache, b *signedBytes) bool {
+	bv := voi.NewBatchVerifierWithCapacity(len(txs))
+	for _, tx := range txs {
+		if keys == nil {
+			bv.AddWithOptions(voi.PublicKey(tx.From[:]), b.of(d, tx.Tx), tx.Sig[:], zip215)
+			continue
+		}
+		k := keys.expanded(tx.From)
+		if k == nil {
+			return false
+		}
+		bv.AddExpandedWithOptions(k, b.of(d, tx.Tx), tx.Sig[:], zip215)
+	}
+	return bv.VerifyBatchOnly(nil)
 }
 
 // channelIDDomain separates channel ids from every other hash.

@@ -22,6 +22,7 @@ type Ledger struct {
 	path string
 	g    Genesis
 	d    pay.Domain
+	keys *keyCache // the senders' expanded keys, for checking their signatures
 }
 
 // Errors of open that OpenReplica tells apart (always wrapped).
@@ -58,7 +59,7 @@ func open(path string, g Genesis, o openOptions) (*Ledger, error) {
 		}
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	l := &Ledger{db: db, path: path, g: g, d: g.Domain()}
+	l := &Ledger{db: db, path: path, g: g, d: g.Domain(), keys: newKeyCache()}
 	if err := updateRecovering(db, l.initOrCheck); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
