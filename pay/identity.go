@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/x402/x402/internal/edsig"
 	"github.com/x402/x402/internal/keys"
 	"github.com/x402/x402/internal/wire"
 )
@@ -112,7 +113,7 @@ func (d Domain) AppendSignedBytes(dst []byte, kind Kind, payload []byte) []byte 
 // Sign signs payload as a message of kind in d.
 func (d Domain) Sign(priv ed25519.PrivateKey, kind Kind, payload []byte) [ed25519.SignatureSize]byte {
 	var sig [ed25519.SignatureSize]byte
-	copy(sig[:], ed25519.Sign(priv, d.SignedBytes(kind, payload)))
+	copy(sig[:], edsig.Sign(priv, d.SignedBytes(kind, payload)))
 	return sig
 }
 

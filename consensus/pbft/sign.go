@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 
+	"github.com/x402/x402/internal/edsig"
 	"github.com/x402/x402/internal/wire"
 )
 
@@ -39,7 +40,7 @@ func (d Domain) SignedBytes(m Message) []byte {
 // it (the Node and Client sign their own messages); tests use it to forge
 // Byzantine messages.
 func Sign(d Domain, priv ed25519.PrivateKey, m Message) {
-	copy(m.sig()[:], ed25519.Sign(priv, d.SignedBytes(m)))
+	copy(m.sig()[:], edsig.Sign(priv, d.SignedBytes(m)))
 }
 
 func verify(d Domain, vf VerifyFunc, pub ed25519.PublicKey, m Message) bool {

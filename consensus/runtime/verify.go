@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/x402/x402/consensus/pbft"
+	"github.com/x402/x402/internal/edsig"
 )
 
 // verifyCacheSize bounds each of the verifier's two generations.
@@ -27,6 +28,8 @@ const verifyCacheSize = 1 << 14
 type verifier struct {
 	domain   pbft.Domain
 	replicas []ed25519.PublicKey
+	// expanded holds the replicas' keys made ready for checking, by index.
+	expanded []*edsig.Key
 	auth     pbft.AuthenticateFunc // nil on clients
 	// authBatch is the application's AuthenticateRequests, or nil.
 	authBatch func(clients [][32]byte, timestamps []uint64, ops [][]byte) []bool
@@ -36,7 +39,23 @@ type verifier struct {
 }
 
 func newVerifier(d pbft.Domain, replicas []ed25519.PublicKey) *verifier {
-	return &verifier{domain: d, replicas: replicas, cur: map[[32]byte]struct{}{}, old: map[[32]byte]struct{}{}}
+	v := &verifier{domain: d, replicas: replicas, cur: map[[32]byte]struct{}{}, old: map[[32]byte]struct{}{}}
+	for _, pub := range replicas {
+		k, _ := edsig.Expand(pub) // nil for a key of the wrong size, which verifySignature passes to ed25519.Verify
+		v.expanded = append(v.expanded, k)
+	}
+	return v
+}
+
+// verifySignature checks sig by pub over msg: with the expanded key when
+// pub is a replica's, as ed25519.Verify would.
+func (v *verifier) verifySignature(pub ed25519.PublicKey, msg, sig []byte) bool {
+	for i, r := range v.replicas {
+		if k := v.expanded[i]; k != nil && r.Equal(pub) {
+			return k.Verify(msg, sig)
+		}
+	}
+	return ed25519.Verify(pub, msg, sig)
 }
 
 func tripleKey(pub ed25519.PublicKey, msg, sig []byte) [32]byte {
@@ -51,7 +70,7 @@ func tripleKey(pub ed25519.PublicKey, msg, sig []byte) [32]byte {
 
 // Verify implements pbft.VerifyFunc.
 func (v *verifier) Verify(pub ed25519.PublicKey, msg, sig []byte) bool {
-	return v.cached(tripleKey(pub, msg, sig)) || ed25519.Verify(pub, msg, sig)
+	return v.cached(tripleKey(pub, msg, sig)) || v.verifySignature(pub, msg, sig)
 }
 
 func (v *verifier) cached(k [32]byte) bool {
@@ -112,7 +131,7 @@ func (v *verifier) check(m pbft.Message) {
 	}
 	msg := v.domain.SignedBytes(m)
 	k := tripleKey(pub, msg, sig)
-	if v.cached(k) || !ed25519.Verify(pub, msg, sig) {
+	if v.cached(k) || !v.verifySignature(pub, msg, sig) {
 		return
 	}
 	v.mu.Lock()

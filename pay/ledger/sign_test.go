@@ -4,34 +4,14 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"math/rand/v2"
 	"testing"
 
 	"filippo.io/edwards25519"
 
+	"github.com/x402/x402/internal/edsig/edtest"
 	"github.com/x402/x402/pay"
 )
-
-// groupOrder is ed25519's prime group order L.
-var groupOrder, _ = new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
-
-// nonCanonicalS returns sig with S replaced by S+L: the same scalar, a
-// second encoding of it, which both rules refuse (RFC 8032 and ZIP 215
-// require S < L, so nobody can make a second signature from a first).
-func nonCanonicalS(sig [64]byte) [64]byte {
-	le := sig[32:]
-	be := make([]byte, 32)
-	for i := range 32 {
-		be[i] = le[31-i]
-	}
-	s := new(big.Int).Add(new(big.Int).SetBytes(be), groupOrder)
-	s.FillBytes(be)
-	for i := range 32 {
-		sig[32+i] = be[31-i]
-	}
-	return sig
-}
 
 // signedTxs returns n transfers signed by n keys, and a few broken copies:
 // each valid one at even i, a broken one (by kind, in turn) at odd i.
@@ -55,7 +35,7 @@ func signedTxs(t testing.TB, d pay.Domain, n int) (txs []SignedTx, valid []bool)
 		case 3:
 			bad.From = buyerP.acct // another key
 		case 4:
-			bad.Sig = nonCanonicalS(bad.Sig)
+			bad.Sig = edtest.NonCanonicalS(bad.Sig)
 		}
 		txs, valid = append(txs, bad), append(valid, false)
 	}
@@ -104,11 +84,6 @@ func TestVerifyBatchAgreesWithVerify(t *testing.T) {
 	}
 }
 
-// smallOrderKey is the encoding of a point of order 8: a key nobody has a
-// secret for, under which RFC 8032's cofactorless check and a batch's
-// cofactored one disagree.
-const smallOrderKey = "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"
-
 // TestSignatureRuleIsZIP215 pins the rule where RFC 8032 implementations
 // differ: under the key of a point of order 8, the signature (R = identity,
 // S = 0) verifies for every message by the cofactored rule and for one in
@@ -118,7 +93,7 @@ const smallOrderKey = "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886
 // under either rule.)
 func TestSignatureRuleIsZIP215(t *testing.T) {
 	d := testGenesis().Domain()
-	keyBytes, _ := hex.DecodeString(smallOrderKey)
+	keyBytes, _ := hex.DecodeString(edtest.SmallOrderKey)
 	p, err := new(edwards25519.Point).SetBytes(keyBytes)
 	if err != nil {
 		t.Fatal(err)
@@ -153,51 +128,6 @@ func TestSignatureRuleIsZIP215(t *testing.T) {
 	}
 }
 
-// smallOrderEncodings returns every encoding that decodes to a point of
-// small order: the 8 points' canonical ones and the 6 others (y + p for
-// y < 19, or the sign bit set on x = 0), 14 in all, as in ZIP 215.
-func smallOrderEncodings(t *testing.T) [][32]byte {
-	t.Helper()
-	keyBytes, _ := hex.DecodeString(smallOrderKey)
-	p8, err := new(edwards25519.Point).SetBytes(keyBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var candidates [][32]byte
-	q := edwards25519.NewIdentityPoint()
-	for range 8 {
-		candidates = append(candidates, [32]byte(q.Bytes()))
-		q.Add(q, p8)
-	}
-	for y := range byte(19) { // y + p, p = 2^255 - 19, little-endian
-		var enc [32]byte
-		enc[0] = 0xed + y
-		for i := 1; i < 31; i++ {
-			enc[i] = 0xff
-		}
-		enc[31] = 0x7f
-		candidates = append(candidates, enc)
-	}
-	for _, c := range candidates { // the range is over the slice as it was
-		c[31] |= 0x80 // the other sign of x
-		candidates = append(candidates, c)
-	}
-	seen := map[[32]byte]bool{}
-	var out [][32]byte
-	for _, c := range candidates {
-		p, err := new(edwards25519.Point).SetBytes(c[:])
-		if err != nil || seen[c] || new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) != 1 {
-			continue
-		}
-		seen[c] = true
-		out = append(out, c)
-	}
-	if len(out) != 14 {
-		t.Fatalf("%d encodings of small-order points, want 14", len(out))
-	}
-	return out
-}
-
 // TestSignatureRuleTakesZIP215sSmallOrderCases: ZIP 215's test cases, every
 // encoding of a small-order point as the key and as R with S = 0, are all
 // valid signatures of any message, checked alone, in a batch, and with the
@@ -206,7 +136,10 @@ func smallOrderEncodings(t *testing.T) [][32]byte {
 // would split on them.
 func TestSignatureRuleTakesZIP215sSmallOrderCases(t *testing.T) {
 	d := testGenesis().Domain()
-	encs := smallOrderEncodings(t)
+	encs, err := edtest.SmallOrderEncodings()
+	if err != nil {
+		t.Fatal(err)
+	}
 	good, _ := signedTxs(t, d, 9)
 	keys := newKeyCache()
 	for i, a := range encs {
