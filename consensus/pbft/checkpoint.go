@@ -50,7 +50,16 @@ func (n *Node) storeCheckpoint(c *Checkpoint) {
 		cs = make([]*Checkpoint, n.n)
 		n.cps[c.Seq] = cs
 	}
-	if cs[c.Replica] != nil {
+	if old := cs[c.Replica]; old != nil {
+		// A second, different checkpoint of one sequence from one replica
+		// proves it faulty; of its two signed claims, keep the one more
+		// replicas agree with, so a first one sent to mislead never keeps
+		// this replica from seeing the stable proof the others hold.
+		if old.Digest == c.Digest || agreeing(cs, c.Digest) <= agreeing(cs, old.Digest) {
+			return
+		}
+		cs[c.Replica] = c
+		n.checkStable(c.Seq)
 		return
 	}
 	cs[c.Replica] = c
@@ -66,6 +75,17 @@ func (n *Node) storeCheckpoint(c *Checkpoint) {
 		n.cpCount[c.Replica]--
 	}
 	n.checkStable(c.Seq)
+}
+
+// agreeing counts the checkpoints in cs with digest d.
+func agreeing(cs []*Checkpoint, d Digest) int {
+	k := 0
+	for _, c := range cs {
+		if c != nil && c.Digest == d {
+			k++
+		}
+	}
+	return k
 }
 
 // checkStable looks for 2f+1 matching checkpoints at seq.
