@@ -389,12 +389,57 @@ func (n *Node) Tick() {
 	} else if !n.active && n.vcTimerOn && n.now-n.vcTimerStart >= uint64(n.timeout) {
 		n.startViewChange(n.view + 1)
 	}
-	if n.now%uint64(n.cfg.StatusInterval) == uint64(n.cfg.ID)%uint64(n.cfg.StatusInterval) {
+	if n.statusDue() {
 		st := &Status{Replica: n.cfg.ID, View: n.view, Active: n.active, LastExec: n.lastExec, Stable: n.h}
 		n.sign(st)
 		n.broadcast(st)
 	}
 	n.tickTransfer()
+}
+
+// QuietStatusEvery is how many status intervals a quiet replica lets pass
+// between its statuses (see Quiet): statuses say what a peer may have
+// missed, and a quiet shard has nothing in flight to miss. A replica that
+// lags and knows it is not quiet, so it still asks at the usual pace; one
+// that does not know learns it from a peer's status within this many
+// intervals, or at once from anything else the shard sends it.
+const QuietStatusEvery = 10
+
+// statusDue reports whether this tick is one for a status broadcast: one
+// tick in every StatusInterval (each replica its own), and only one such
+// in QuietStatusEvery while the replica is quiet.
+func (n *Node) statusDue() bool {
+	si := uint64(n.cfg.StatusInterval)
+	if n.now%si != uint64(n.cfg.ID)%si {
+		return false
+	}
+	return (n.now/si)%QuietStatusEvery == 0 || !n.Quiet()
+}
+
+// Quiet reports whether the replica has nothing under way that ticks or
+// statuses serve: it is active, no request is pending, no timer runs, no
+// batch is in flight beyond the last one executed (nor executed only
+// tentatively), no checkpoint of its own awaits its proof, no state
+// transfer is due and no peer has said it executed more. A runtime may
+// then deliver its ticks in bursts (they keep their number, so every
+// timeout keeps its length), and statuses go out less often
+// (QuietStatusEvery). Anything that arrives may end it.
+func (n *Node) Quiet() bool {
+	if !n.active || n.timerOn || n.vcTimerOn || len(n.pending) > 0 || len(n.snapshots) > 0 ||
+		n.target != nil || n.transferring || n.applied != n.lastExec || n.nextSeq > n.lastExec {
+		return false
+	}
+	for _, e := range n.peerExec {
+		if e > n.lastExec {
+			return false
+		}
+	}
+	for seq := range n.log {
+		if seq > n.lastExec {
+			return false
+		}
+	}
+	return true
 }
 
 // NodeStatus is a summary of a replica's state for status displays.

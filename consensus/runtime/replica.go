@@ -229,6 +229,7 @@ func (r *Replica) run() {
 	defer close(r.done)
 	t := time.NewTicker(r.cfg.TickInterval)
 	defer t.Stop()
+	quiet := false // ticks come quietTicks at a time (see pbft.Node.Quiet)
 	var (
 		rd     pbft.Ready
 		saved  chan error // non-nil while rd is being persisted
@@ -255,8 +256,22 @@ func (r *Replica) run() {
 				}
 				break
 			}
+			if quiet { // whatever came may need the next tick on time
+				quiet = false
+				t.Reset(r.cfg.TickInterval)
+			}
 		case <-t.C:
-			r.node.Tick()
+			if !quiet {
+				r.node.Tick()
+			} else {
+				for range quietTicks {
+					r.node.Tick()
+				}
+			}
+			if q := r.node.Quiet(); q != quiet {
+				quiet = q
+				t.Reset(r.tickEvery(quiet))
+			}
 		case err := <-saved:
 			saved = nil
 			if err != nil {
@@ -287,6 +302,19 @@ func (r *Replica) run() {
 		// tentative replies depend on nothing else, so they go at once.
 		r.send(r.node.Ahead())
 	}
+}
+
+// quietTicks is how many ticks a quiet replica takes at once: its event
+// loop then wakes for them a tenth as often, while every timeout keeps its
+// length within one burst.
+const quietTicks = 10
+
+// tickEvery is how often the loop's ticker fires.
+func (r *Replica) tickEvery(quiet bool) time.Duration {
+	if quiet {
+		return quietTicks * r.cfg.TickInterval
+	}
+	return r.cfg.TickInterval
 }
 
 func (r *Replica) step(m pbft.Message) {
