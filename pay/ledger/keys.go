@@ -10,8 +10,10 @@ import (
 
 // keyCacheSize bounds each of the two generations of a ledger's cache of
 // expanded public keys. An expanded key takes about 1.5 KB, so the cache
-// holds at most about 6 MB.
-const keyCacheSize = 2048
+// holds at most about 3 MB, which a router's replica can spare. A sender
+// not in it costs what it did without the cache: the batch check expands
+// its key anyway.
+const keyCacheSize = 1024
 
 // keyCache holds the expanded form of the senders' public keys (the point
 // decompressed, with its table of multiples), which a signature check
