@@ -54,6 +54,7 @@ type Replica struct {
 	status    atomic.Pointer[Status]
 	saves     uint64        // loop only
 	saveTime  time.Duration // loop only
+	quiet     bool          // loop only: ticks come quietTicks at a time (see pbft.Node.Quiet)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -229,7 +230,6 @@ func (r *Replica) run() {
 	defer close(r.done)
 	t := time.NewTicker(r.cfg.TickInterval)
 	defer t.Stop()
-	quiet := false // ticks come quietTicks at a time (see pbft.Node.Quiet)
 	var (
 		rd     pbft.Ready
 		saved  chan error // non-nil while rd is being persisted
@@ -256,21 +256,19 @@ func (r *Replica) run() {
 				}
 				break
 			}
-			if quiet { // whatever came may need the next tick on time
-				quiet = false
-				t.Reset(r.cfg.TickInterval)
+			if r.quiet { // whatever came may need the next tick on time
+				r.setQuiet(t, false)
 			}
 		case <-t.C:
-			if !quiet {
+			if !r.quiet {
 				r.node.Tick()
 			} else {
 				for range quietTicks {
 					r.node.Tick()
 				}
 			}
-			if q := r.node.Quiet(); q != quiet {
-				quiet = q
-				t.Reset(r.tickEvery(quiet))
+			if q := r.node.Quiet(); q != r.quiet {
+				r.setQuiet(t, q)
 			}
 		case err := <-saved:
 			saved = nil
@@ -309,12 +307,16 @@ func (r *Replica) run() {
 // length within one burst.
 const quietTicks = 10
 
-// tickEvery is how often the loop's ticker fires.
-func (r *Replica) tickEvery(quiet bool) time.Duration {
+// setQuiet switches the loop's ticker t to quiet ticks or back, and
+// publishes the change.
+func (r *Replica) setQuiet(t *time.Ticker, quiet bool) {
+	r.quiet = quiet
 	if quiet {
-		return quietTicks * r.cfg.TickInterval
+		t.Reset(quietTicks * r.cfg.TickInterval)
+	} else {
+		t.Reset(r.cfg.TickInterval)
 	}
-	return r.cfg.TickInterval
+	r.publishStatus()
 }
 
 func (r *Replica) step(m pbft.Message) {

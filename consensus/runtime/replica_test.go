@@ -133,7 +133,7 @@ func TestQueryStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := r.Status()
-		want.Metrics, want.Saves, want.SaveTime = pbft.Metrics{}, 0, 0
+		want.Metrics, want.Saves, want.SaveTime, want.Quiet = pbft.Metrics{}, 0, 0, false
 		if got != want {
 			t.Fatalf("replica %d: remote status %+v, local %+v", i, got, want)
 		}

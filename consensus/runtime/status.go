@@ -23,6 +23,9 @@ type Status struct {
 	Transferring bool
 	Pending      int // known unexecuted client requests
 	LogEntries   int
+	// Quiet says the replica has nothing under way and ticks slowly (see
+	// pbft.Node.Quiet); not carried by QueryStatus.
+	Quiet bool
 	// Metrics are the core's counters, Saves and SaveTime the fsynced
 	// transactions written and the time spent in them (not carried by
 	// QueryStatus).
@@ -42,7 +45,7 @@ func (r *Replica) publishStatus() {
 	ns := r.node.Status()
 	r.status.Store(&Status{ID: ns.ID, View: ns.View, Active: ns.Active, LastExecuted: ns.LastExecuted,
 		StableSeq: ns.Stable, StableDigest: ns.StableDigest, Transferring: ns.Transferring,
-		Pending: ns.Pending, LogEntries: ns.LogEntries, Metrics: r.node.Metrics(), Saves: r.saves, SaveTime: r.saveTime})
+		Pending: ns.Pending, LogEntries: ns.LogEntries, Quiet: r.quiet, Metrics: r.node.Metrics(), Saves: r.saves, SaveTime: r.saveTime})
 }
 
 func (r *Replica) encodedStatus() []byte { return encodeStatus(r.Status()) }
