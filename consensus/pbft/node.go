@@ -156,6 +156,7 @@ type Node struct {
 	served        []servedState
 	peerExec      []uint64
 
+	stall   stallWatch
 	fence   restartFence
 	out     outbox
 	metrics Metrics
@@ -387,6 +388,8 @@ func (n *Node) Tick() {
 	if n.active && n.timerOn && n.now-n.timerStart >= uint64(n.timeout) {
 		n.startViewChange(n.view + 1)
 	} else if !n.active && n.vcTimerOn && n.now-n.vcTimerStart >= uint64(n.timeout) {
+		n.startViewChange(n.view + 1)
+	} else if n.batchStalled() {
 		n.startViewChange(n.view + 1)
 	}
 	if n.statusDue() {
