@@ -66,6 +66,11 @@ type Request struct {
 	Timestamp uint64
 	Op        []byte
 	Sig       Signature
+
+	// fromBatch marks a request a backup holds pending only because a
+	// pre-prepare carried it (not encoded): the client's own copy, when it
+	// comes, is then no retransmission.
+	fromBatch bool
 }
 
 // UnsignedRequest returns the request of client at timestamp for op that

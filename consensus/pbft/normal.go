@@ -75,6 +75,7 @@ func (n *Node) adoptPrePrepare(e *entry, pp *PrePrepare, assign bool) {
 			n.assigned[q.key()] = true
 		}
 		if p := n.pending[q.Client]; p == nil || p.Timestamp < q.Timestamp {
+			q.fromBatch = true
 			n.addPending(q)
 		}
 	}

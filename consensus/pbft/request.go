@@ -38,7 +38,14 @@ func (n *Node) onRequest(q *Request) error {
 	}
 	p := n.pending[q.Client]
 	if p != nil && p.Timestamp >= q.Timestamp {
-		if p.Timestamp == q.Timestamp && !n.isPrimary() && n.active {
+		switch {
+		case p.Timestamp != q.Timestamp:
+		case p.fromBatch:
+			// The client's copy of a request this backup first saw in a
+			// pre-prepare (an unsigned request goes to every replica, and
+			// the batch may outrun it): the primary has it.
+			p.fromBatch = false
+		case !n.isPrimary() && n.active:
 			n.sendTo(n.Primary(n.view), q) // a retransmission: the primary may have missed it
 		}
 		return nil
