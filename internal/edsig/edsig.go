@@ -2,9 +2,10 @@
 // crypto/ed25519 (RFC 8032 signing; Go's cofactorless check), in about
 // 0.6 times its time: signing uses curve25519-voi's precomputed tables, and
 // a key checked again and again is decompressed and expanded once (Key).
-// Consensus messages and payment signatures go through it; a shard's
-// replicas must answer alike for any bytes, so the answers never differ
-// from crypto/ed25519's (edsig_test.go compares them, also under fuzzing).
+// Consensus messages are signed and checked through it, payment messages
+// signed; a shard's replicas must answer alike for any bytes, so the
+// answers never differ from crypto/ed25519's (edsig_test.go compares them,
+// also under fuzzing).
 package edsig
 
 import (
