@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
-	"runtime"
 	"sync"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
@@ -83,8 +82,8 @@ const minBatchVerify = 4
 // VerifyBatch checks the signatures of txs, the i-th error being nil when
 // txs[i] verifies, as txs[i].Verify would say. Groups of at least
 // minBatchVerify are checked together by ed25519 batch verification, about
-// twice as fast per signature, split across the cores; a group that fails
-// is checked again one by one to tell which failed.
+// twice as fast per signature, split across the processors that are idle;
+// a group that fails is checked again one by one to tell which failed.
 //
 // That batch and single verification always agree is why a transaction's
 // signature follows ZIP 215 (cofactored, any point encoding, canonical S):
@@ -97,19 +96,26 @@ const minBatchVerify = 4
 func VerifyBatch(d pay.Domain, txs []SignedTx) []error { return verifyBatch(d, txs, nil) }
 
 // verifyBatch is VerifyBatch with the senders' expanded keys from keys
-// (when not nil).
+// (when not nil), split across the processors that are idle right now.
 func verifyBatch(d pay.Domain, txs []SignedTx, keys *keyCache) []error {
-	errs := make([]error, len(txs))
-	groups := min(runtime.GOMAXPROCS(0), len(txs)/minBatchVerify)
-	if groups <= 1 {
-		verifyGroup(d, txs, errs, keys)
-		return errs
+	groups := 1
+	if len(txs) >= 2*minBatchVerify {
+		groups = verifyGroups(len(txs), spareProcs())
 	}
+	return verifyInGroups(d, txs, keys, groups)
+}
+
+// verifyInGroups checks txs in groups batches of about equal size, each
+// on its own goroutine but the first, which is the caller's.
+func verifyInGroups(d pay.Domain, txs []SignedTx, keys *keyCache, groups int) []error {
+	errs := make([]error, len(txs))
 	var wg sync.WaitGroup
-	for g := range groups {
+	for g := 1; g < groups; g++ {
 		lo, hi := g*len(txs)/groups, (g+1)*len(txs)/groups
 		wg.Go(func() { verifyGroup(d, txs[lo:hi], errs[lo:hi], keys) })
 	}
+	first := len(txs) / max(groups, 1)
+	verifyGroup(d, txs[:first], errs[:first], keys)
 	wg.Wait()
 	return errs
 }

@@ -73,12 +73,18 @@ func TestVerifyBatchAgreesWithVerify(t *testing.T) {
 			}
 			batch[j], want[j] = all[k], valid[k]
 		}
-		for j, err := range VerifyBatch(d, batch) {
-			if (err == nil) != want[j] {
-				t.Fatalf("round %d, batch of %d: tx %d: VerifyBatch says %v, Verify says %v", round, n, j, err, want[j])
-			}
-			if err != nil && err != ErrBadSignature {
-				t.Fatalf("round %d: error %v, want ErrBadSignature", round, err)
+		results := [][]error{VerifyBatch(d, batch)}
+		if n >= 100 { // and split in two and three whatever the processors do
+			results = append(results, verifyInGroups(d, batch, nil, 2), verifyInGroups(d, batch, newKeyCache(), 3))
+		}
+		for split, errs := range results {
+			for j, err := range errs {
+				if (err == nil) != want[j] {
+					t.Fatalf("round %d, batch of %d, split %d: tx %d: VerifyBatch says %v, Verify says %v", round, n, split, j, err, want[j])
+				}
+				if err != nil && err != ErrBadSignature {
+					t.Fatalf("round %d: error %v, want ErrBadSignature", round, err)
+				}
 			}
 		}
 	}
@@ -169,7 +175,7 @@ func TestSignatureRuleTakesZIP215sSmallOrderCases(t *testing.T) {
 
 // BenchmarkVerifyBatch compares checking n transaction signatures one by
 // one (the baseline) with checking them as one batch, both on one core
-// (VerifyBatch also splits big batches across the cores), each with the
+// (VerifyBatch also splits big batches across idle processors), each with the
 // senders' expanded keys computed afresh and found in a cache.
 func BenchmarkVerifyBatch(b *testing.B) {
 	d := testGenesis().Domain()
