@@ -17,11 +17,11 @@ import (
 const VPCDReader0 = vpcdReader0
 
 // StartPCSCDForTest is startPCSCD.
-func StartPCSCDForTest(t *testing.T) { startPCSCD(t) }
+func StartPCSCDForTest(t *testing.T) int { return startPCSCD(t) }
 
 // InsertCardForTest is insertCard.
-func InsertCardForTest(t *testing.T, slot int, cfg vicc.Config) <-chan error {
-	return insertCard(t, slot, cfg)
+func InsertCardForTest(t *testing.T, port, slot int, cfg vicc.Config) <-chan error {
+	return insertCard(t, port, slot, cfg)
 }
 
 // EmulatedUSIM is the emulated USIM of the card tests: IMSI 262011106487504,

@@ -17,10 +17,10 @@ import (
 
 // TestPCSCCards reads every emulated card case through pcscd and vpcd.
 func TestPCSCCards(t *testing.T) {
-	startPCSCD(t)
+	port := startPCSCD(t)
 	for _, tc := range cardCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			served := insertCard(t, 0, tc.cfg)
+			served := insertCard(t, port, 0, tc.cfg)
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			id, err := (&PCSCReader{Reader: vpcdReader0}).ReadIdentity(ctx)
@@ -40,7 +40,7 @@ func TestPCSCCards(t *testing.T) {
 // TestPCSCListAndPick checks reader listing, the choice of the first reader
 // holding a card, and the errors for empty readers.
 func TestPCSCListAndPick(t *testing.T) {
-	startPCSCD(t)
+	port := startPCSCD(t)
 	ctx := t.Context()
 
 	readers, err := ListPCSCReaders(ctx)
@@ -57,7 +57,7 @@ func TestPCSCListAndPick(t *testing.T) {
 		t.Fatalf("read from empty reader: %v, want ErrNoCard", err)
 	}
 
-	insertCard(t, 1, vicc.Config{Kind: vicc.USIM, T1: true, ICCID: efICCID, IMSI: efIMSI, AD: efAD2})
+	insertCard(t, port, 1, vicc.Config{Kind: vicc.USIM, T1: true, ICCID: efICCID, IMSI: efIMSI, AD: efAD2})
 	readers, err = ListPCSCReaders(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,8 +86,8 @@ func requirePCSCStack(t *testing.T) {
 	t.Skipf("PC/SC test stack missing: %s", strings.Join(missing, ", "))
 }
 
-// vpcdPort reads vpcd's first TCP port from its reader.conf entry
-// (DEVICENAME /dev/null:0xPORT).
+// vpcdPort reads vpcd's first TCP port from its system reader.conf entry
+// (DEVICENAME /dev/null:0xPORT), for a pcscd the tests did not start.
 func vpcdPort(t *testing.T) int {
 	t.Helper()
 	f, err := os.Open(vpcdConf)
@@ -130,20 +131,32 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startPCSCD makes sure a pcscd with vpcd's readers is running: it reuses a
-// running daemon or starts its own, stopped in t.Cleanup. It returns once
-// both vpcd readers are listed.
-func startPCSCD(t *testing.T) {
+// startPCSCD makes sure a pcscd with vpcd's readers is running and returns
+// the TCP port of vpcd's first slot (the second listens on the next). It
+// reuses a running daemon (vpcd's ports then are those of its system
+// configuration) or starts its own, stopped in t.Cleanup, whose vpcd
+// listens on ports below the kernel's ephemeral range: Debian's default
+// ports lie inside it, and when any connection of the tests running beside
+// this one happened to hold one of them as its local port, vpcd could not
+// listen and pcscd listed no reader. It returns once both readers are
+// listed.
+func startPCSCD(t *testing.T) int {
 	t.Helper()
 	requirePCSCStack(t)
 	if sc, err := scard.EstablishContext(); err == nil {
 		sc.Release()
 		t.Log("reusing the running pcscd")
 		waitUntil(t, pcscdReady, "vpcd readers listed", vpcdReadersListed)
-		return
+		return vpcdPort(t)
+	}
+	port := freeVPCDPort(t)
+	confDir := t.TempDir()
+	conf := fmt.Sprintf("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:0x%X\nLIBPATH %s\nCHANNELID 0x%X\n", port, vpcdDriver, port)
+	if err := os.WriteFile(filepath.Join(confDir, "vpcd"), []byte(conf), 0o600); err != nil {
+		t.Fatalf("vpcd config: %v", err)
 	}
 	out := &syncBuffer{}
-	cmd := exec.Command(pcscdBinary(), "--foreground")
+	cmd := exec.Command(pcscdBinary(), "--foreground", "--config", confDir)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start pcscd: %v", err)
@@ -169,8 +182,53 @@ func startPCSCD(t *testing.T) {
 			return fmt.Errorf("%w: pcscd exited: %v\n%s", errStop, err, out)
 		default:
 		}
-		return vpcdReadersListed()
+		if err := vpcdReadersListed(); err != nil {
+			return fmt.Errorf("%w (vpcd on ports %d and %d)\n%s", err, port, port+1, out)
+		}
+		return nil
 	})
+	return port
+}
+
+// freeVPCDPort returns a port p such that p and p+1 are free on every
+// address and lie below the kernel's ephemeral ports, which connections
+// take as their local ports; nothing but an explicit bind takes p then.
+// The search starts at an offset of the process id, so two test binaries
+// that each start a pcscd (which they cannot at once) do not even try the
+// same ports.
+func freeVPCDPort(t *testing.T) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const first = 20000
+	if low < first+64 {
+		t.Fatalf("the ephemeral ports start at %d: no room below them for vpcd", low)
+	}
+	span := (low - first - 2) / 2
+	for i := range span {
+		p := first + 2*((os.Getpid()+i)%span)
+		if portFree(p) && portFree(p+1) {
+			return p
+		}
+	}
+	t.Fatalf("no two free ports for vpcd between %d and %d", first, low)
+	return 0
+}
+
+// portFree reports whether a TCP listener can take port on every address.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // pcscdReady bounds the wait for a starting pcscd to list vpcd's readers:
@@ -250,13 +308,14 @@ func waitCard(t *testing.T, reader string, present bool, timeout time.Duration) 
 	}
 }
 
-// insertCard connects an emulated card to vpcd's slot (0 or 1) and waits
-// until pcscd sees it; t.Cleanup removes it and waits until pcscd notices.
-// It returns a channel that yields Serve's result when the card goes.
-func insertCard(t *testing.T, slot int, cfg vicc.Config) <-chan error {
+// insertCard connects an emulated card to slot (0 or 1) of the vpcd whose
+// first slot listens on port (see startPCSCD) and waits until pcscd sees
+// it; t.Cleanup removes it and waits until pcscd notices. It returns a
+// channel that yields Serve's result when the card goes.
+func insertCard(t *testing.T, port, slot int, cfg vicc.Config) <-chan error {
 	t.Helper()
 	reader := []string{vpcdReader0, vpcdReader1}[slot]
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(vpcdPort(t)+slot))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port+slot))
 	ctx, cancel := context.WithCancel(context.Background())
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer dcancel()

@@ -24,8 +24,8 @@ import (
 // key binds the SIM, a second key with the same card is refused ("already
 // bound"), and a signed transfer moves the binding to the second key.
 func TestRegisterSIMThroughPCSC(t *testing.T) {
-	sim.StartPCSCDForTest(t)
-	sim.InsertCardForTest(t, 0, sim.EmulatedUSIM())
+	port := sim.StartPCSCDForTest(t)
+	sim.InsertCardForTest(t, port, 0, sim.EmulatedUSIM())
 
 	var fee pay.Account
 	fee[0] = 1
