@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ebfe/scard"
+	"github.com/x402/x402/internal/ports"
 	"github.com/x402/x402/sim/internal/vicc"
 )
 
@@ -149,7 +150,10 @@ func startPCSCD(t *testing.T) int {
 		waitUntil(t, pcscdReady, "vpcd readers listed", vpcdReadersListed)
 		return vpcdPort(t)
 	}
-	port := freeVPCDPort(t)
+	port, err := ports.FreeRun("tcp", 2)
+	if err != nil {
+		t.Fatalf("ports for vpcd: %v", err)
+	}
 	confDir := t.TempDir()
 	conf := fmt.Sprintf("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:0x%X\nLIBPATH %s\nCHANNELID 0x%X\n", port, vpcdDriver, port)
 	if err := os.WriteFile(filepath.Join(confDir, "vpcd"), []byte(conf), 0o600); err != nil {
@@ -188,47 +192,6 @@ func startPCSCD(t *testing.T) int {
 		return nil
 	})
 	return port
-}
-
-// freeVPCDPort returns a port p such that p and p+1 are free on every
-// address and lie below the kernel's ephemeral ports, which connections
-// take as their local ports; nothing but an explicit bind takes p then.
-// The search starts at an offset of the process id, so two test binaries
-// that each start a pcscd (which they cannot at once) do not even try the
-// same ports.
-func freeVPCDPort(t *testing.T) int {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	const first = 20000
-	if low < first+64 {
-		t.Fatalf("the ephemeral ports start at %d: no room below them for vpcd", low)
-	}
-	span := (low - first - 2) / 2
-	for i := range span {
-		p := first + 2*((os.Getpid()+i)%span)
-		if portFree(p) && portFree(p+1) {
-			return p
-		}
-	}
-	t.Fatalf("no two free ports for vpcd between %d and %d", first, low)
-	return 0
-}
-
-// portFree reports whether a TCP listener can take port on every address.
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
 }
 
 // pcscdReady bounds the wait for a starting pcscd to list vpcd's readers:

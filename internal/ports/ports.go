@@ -39,6 +39,25 @@ func Free(network string, n int) ([]int, error) {
 	return ports, nil
 }
 
+// FreeRun returns the first of n consecutive loopback ports free now for
+// network, picked at random below the kernel's ephemeral range as by Free
+// (for a service that listens on a run of ports, like vpcd's one per
+// reader slot).
+func FreeRun(network string, n int) (int, error) {
+	lo, hi := Min, EphemeralFrom()-n+1
+	for range 1000 {
+		p := lo + rand.IntN(hi-lo)
+		ok := true
+		for i := range n {
+			ok = ok && free(network, p+i)
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free %s ports in [%d, %d)", n, network, lo, hi+n-1)
+}
+
 func free(network string, port int) bool {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	switch network {

@@ -40,3 +40,23 @@ func TestFreeSkipsAPortInUse(t *testing.T) {
 		t.Fatalf("port %d is in use but reported free", ps[0])
 	}
 }
+
+func TestFreeRunIsConsecutiveFreeAndBelowTheEphemeralRange(t *testing.T) {
+	from := EphemeralFrom()
+	for range 20 {
+		p, err := FreeRun("tcp", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p < Min || p+1 >= from {
+			t.Fatalf("run %d-%d: want within [%d, %d)", p, p+1, Min, from)
+		}
+		for _, q := range []int{p, p + 1} {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(q)))
+			if err != nil {
+				t.Fatalf("port %d of the run is not free: %v", q, err)
+			}
+			l.Close()
+		}
+	}
+}
