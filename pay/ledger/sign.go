@@ -99,7 +99,7 @@ func VerifyBatch(d pay.Domain, txs []SignedTx) []error { return verifyBatch(d, t
 // (when not nil), split across the processors that are idle right now.
 func verifyBatch(d pay.Domain, txs []SignedTx, keys *keyCache) []error {
 	groups := 1
-	if len(txs) >= 2*minBatchVerify {
+	if len(txs) >= 2*minBatchVerify { // the runtime is asked only when a split can be
 		groups = verifyGroups(len(txs), spareProcs())
 	}
 	return verifyInGroups(d, txs, keys, groups)
