@@ -133,10 +133,17 @@ func TestForeignAndCorruptFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = db.Update(func(tx *bolt.Tx) error {
-			if value == nil {
-				return tx.Bucket(bucket).Delete(key)
+			b := tx.Bucket(bucket)
+			if own := b.Bucket(key); own != nil { // a batch in its bucket
+				if value == nil {
+					return b.DeleteBucket(key)
+				}
+				return own.Put(keyBatch, value)
 			}
-			return tx.Bucket(bucket).Put(key, value)
+			if value == nil {
+				return b.Delete(key)
+			}
+			return b.Put(key, value)
 		})
 		db.Close()
 		if err != nil {
@@ -162,6 +169,7 @@ func TestForeignAndCorruptFiles(t *testing.T) {
 	corrupt("missing batch", bucketBatches, k2, nil)
 	corrupt("batch of another digest", bucketBatches, k2, encodeBatch(sampleEntry(3).PrePrepare.Batch))
 	corrupt("garbage batch", bucketBatches, k2, []byte{0, 0, 0, 1, 9})
+	corrupt("empty batch", bucketBatches, k2, []byte{})
 	corrupt("bad hard state", bucketMeta, keyHard, []byte{1, 2, 3})
 	corrupt("bad checkpoint", bucketMeta, keyCheckpoint, []byte{byte(pbft.KindCommit)})
 
@@ -176,8 +184,8 @@ func TestForeignAndCorruptFiles(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 // TestBatchIsWrittenOnce: an entry saved as it is accepted, prepared and
-// committed writes its batch once; a checkpoint deletes the batches at or
-// below it with their entries.
+// committed writes its batch once, in a bucket of its own; a checkpoint
+// deletes the batches at or below it with their entries.
 func TestBatchIsWrittenOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := Open(path, testIdentity(t))
@@ -199,7 +207,15 @@ func TestBatchIsWrittenOnce(t *testing.T) {
 	}
 	records := func(bucket []byte) (n, size int) {
 		err := s.db.View(func(tx *bolt.Tx) error {
-			return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+			b := tx.Bucket(bucket)
+			return b.ForEach(func(k, v []byte) error {
+				if bytes.Equal(bucket, bucketBatches) {
+					own := b.Bucket(k)
+					if own == nil || own.Stats().KeyN != 1 {
+						t.Errorf("batch %x is not alone in a bucket of its own", k)
+					}
+					v = getBatch(b, k)
+				}
 				n, size = n+1, size+len(v)
 				return nil
 			})
@@ -228,6 +244,79 @@ func TestBatchIsWrittenOnce(t *testing.T) {
 	}
 	if n, _ := records(bucketBatches); n != 1 {
 		t.Fatalf("%d batch records after the checkpoint at 6, want sequence 7's", n)
+	}
+}
+
+// TestVersion2BatchesStillLoad: a state file of format 2, whose batches
+// are plain values of the batches bucket, loads, takes new entries (their
+// batches in buckets of their own), and a checkpoint deletes old and new
+// batches alike.
+func TestVersion2BatchesStillLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	id := testIdentity(t)
+	s, err := Open(path, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := []pbft.Entry{sampleEntry(5), sampleEntry(6)}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{0, 0, 0, 2}); err != nil {
+			return err
+		}
+		for _, e := range old {
+			if err := tx.Bucket(bucketEntries).Put(seqKey(e.Seq), encodeEntry(&e)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketBatches).Put(batchKey(e.Seq, e.PrePrepare.Digest), encodeBatch(e.PrePrepare.Batch)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, id); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Save(&pbft.Persist{Entries: []pbft.Entry{sampleEntry(6), sampleEntry(7)}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Load()
+	if err != nil || !reflect.DeepEqual(p.Entries, []pbft.Entry{old[0], old[1], sampleEntry(7)}) {
+		t.Fatalf("loaded %+v, %v", p, err)
+	}
+	kinds := func() (plain, own int) {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			if f := tx.Bucket(bucketMeta).Get(keyFormat); !bytes.Equal(f, []byte{0, 0, 0, formatVersion}) {
+				t.Errorf("format %x after open, want %d", f, formatVersion)
+			}
+			b := tx.Bucket(bucketBatches)
+			return b.ForEach(func(k, v []byte) error {
+				if b.Bucket(k) != nil {
+					own++
+				} else {
+					plain++
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return plain, own
+	}
+	if plain, own := kinds(); plain != 2 || own != 1 {
+		t.Fatalf("%d plain and %d own batches, want 5 and 6 plain (6 not written again), 7 in its bucket", plain, own)
+	}
+	cp := &pbft.StableCheckpoint{Seq: 7, Digest: digest(1), AppDigest: digest(2)}
+	if err := s.Save(&pbft.Persist{Checkpoint: cp}); err != nil {
+		t.Fatal(err)
+	}
+	if plain, own := kinds(); plain != 0 || own != 0 {
+		t.Fatalf("%d plain and %d own batches after the checkpoint at 7, want none", plain, own)
 	}
 }
 
