@@ -120,7 +120,7 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // checkpoint are replaced, entries (and batches) at or below the checkpoint
 // deleted, and p's entries upserted by sequence number. An entry is saved
 // again whenever it changes (its prepared certificate, its commits); its
-// batch is written only the first time, in a record of its own.
+// batch is written only the first time, in a bucket of its own.
 func (s *Store) Save(p *pbft.Persist) error {
 	if p.Empty() {
 		return nil
@@ -256,7 +256,7 @@ func (s *Store) loadBatches(batches *bolt.Bucket, e *pbft.Entry) error {
 // of its own holding one value. A bbolt leaf keeps at least two values, so
 // a batch stored as a plain value of the batches bucket was written again
 // with each one appended after it: a save of a shard at full load wrote
-// about 41 pages, against 15 this way (BENCHMARKS.md).
+// about 42 pages, against 15 this way (BENCHMARKS.md).
 func putBatch(batches *bolt.Bucket, k []byte, batch []*pbft.Request) error {
 	if batches.Bucket(k) != nil || batches.Get(k) != nil { // Get: a version 2 batch
 		return nil
