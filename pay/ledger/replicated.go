@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,8 +136,10 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 		return results
 	}
 	if len(txs) > 0 {
-		for j, rc := range r.l.applyBatch(txs, now, r.verifyAll(txs, encs)) {
-			results[txIdx[j]] = encodeResult(txResult{Receipt: rc, Tx: txID(encs[j])})
+		sigErrs, hashes := r.verifyAll(txs, encs)
+		for j, rc := range r.l.applyBatch(txs, now, sigErrs) {
+			// The hash of the encoding is the transaction's id (txID).
+			results[txIdx[j]] = encodeResult(txResult{Receipt: rc, Tx: hex.EncodeToString(hashes[j][:])})
 		}
 	}
 	for i, op := range ops {
@@ -184,13 +187,16 @@ func clockCacheKey(payload []byte) [32]byte {
 }
 
 // verifyAll returns the signature errors of txs (encoded as encs): nil for
-// those in the cache, the others checked together (sigCache.verifyMany).
-func (r *Replicated) verifyAll(txs []SignedTx, encs [][]byte) []error {
+// those in the cache, the others checked together (sigCache.verifyMany);
+// and the SHA-256 of each encoding, the cache's key and the transaction's
+// id (txID).
+func (r *Replicated) verifyAll(txs []SignedTx, encs [][]byte) ([]error, [][32]byte) {
 	errs := make([]error, len(txs))
+	hashes := make([][32]byte, len(encs))
 	var u uncached
 	for i, enc := range encs {
-		if k := sha256.Sum256(enc); !r.sigs.hit(k) {
-			u.add(i, txs[i], k)
+		if hashes[i] = sha256.Sum256(enc); !r.sigs.hit(hashes[i]) {
+			u.add(i, txs[i], hashes[i])
 		}
 	}
 	u.check(r.sigs, r.l.d, func(i int, verified bool) {
@@ -198,7 +204,7 @@ func (r *Replicated) verifyAll(txs []SignedTx, encs [][]byte) []error {
 			errs[i] = ErrBadSignature
 		}
 	})
-	return errs
+	return errs, hashes
 }
 
 func (r *Replicated) read(kind uint8, payload []byte) opResult {
