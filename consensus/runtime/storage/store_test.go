@@ -247,22 +247,41 @@ func TestBatchIsWrittenOnce(t *testing.T) {
 	}
 }
 
-// TestVersion2BatchesStillLoad: a state file of format 2, whose batches
-// are plain values of the batches bucket, loads, takes new entries (their
-// batches in buckets of their own), and a checkpoint deletes old and new
-// batches alike.
-func TestVersion2BatchesStillLoad(t *testing.T) {
+// openOlderFile makes a state file that claims format version and holds
+// what write puts in it, then opens it as a replica would (upgrading it);
+// the store is closed with the test.
+func openOlderFile(t *testing.T, version byte, write func(*bolt.Tx) error) *Store {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "state.db")
 	id := testIdentity(t)
 	s, err := Open(path, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := []pbft.Entry{sampleEntry(5), sampleEntry(6)}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{0, 0, 0, 2}); err != nil {
+		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{0, 0, 0, version}); err != nil {
 			return err
 		}
+		return write(tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, id); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestVersion2BatchesStillLoad: a state file of format 2, whose batches
+// are plain values of the batches bucket, loads, takes new entries (their
+// batches in buckets of their own), and a checkpoint deletes old and new
+// batches alike.
+func TestVersion2BatchesStillLoad(t *testing.T) {
+	old := []pbft.Entry{sampleEntry(5), sampleEntry(6)}
+	s := openOlderFile(t, 2, func(tx *bolt.Tx) error {
 		for _, e := range old {
 			if err := tx.Bucket(bucketEntries).Put(seqKey(e.Seq), encodeEntry(&e)); err != nil {
 				return err
@@ -273,14 +292,6 @@ func TestVersion2BatchesStillLoad(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if s, err = Open(path, id); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	if err := s.Save(&pbft.Persist{Entries: []pbft.Entry{sampleEntry(6), sampleEntry(7)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -323,27 +334,10 @@ func TestVersion2BatchesStillLoad(t *testing.T) {
 // TestVersion1FileIsUpgraded: a state file of format 1, whose entries
 // carry their batches, loads and takes new entries.
 func TestVersion1FileIsUpgraded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	id := testIdentity(t)
-	s, err := Open(path, id)
-	if err != nil {
-		t.Fatal(err)
-	}
 	old := sampleEntry(6)
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{0, 0, 0, 1}); err != nil {
-			return err
-		}
+	s := openOlderFile(t, 1, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketEntries).Put(seqKey(6), encodeEntryV2(&old))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if s, err = Open(path, id); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	if err := s.Save(&pbft.Persist{Entries: []pbft.Entry{sampleEntry(7)}}); err != nil {
 		t.Fatal(err)
 	}
