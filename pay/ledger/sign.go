@@ -36,13 +36,13 @@ func (s SignedTx) Verify(d pay.Domain) error {
 var zip215 = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
 
 // verify checks s's signature over msg, the bytes it covers, with s's
-// sender's expanded key from keys when keys is not nil.
+// sender's expanded key from keys when it has one.
 func (s SignedTx) verify(msg []byte, keys *keyCache) error {
 	var ok bool
-	if keys == nil {
-		ok = voi.VerifyWithOptions(voi.PublicKey(s.From[:]), msg, s.Sig[:], zip215)
-	} else if k := keys.expanded(s.From); k != nil {
+	if k := keys.get(s.From); k != nil {
 		ok = voi.VerifyExpandedWithOptions(k, msg, s.Sig[:], zip215)
+	} else {
+		ok = voi.VerifyWithOptions(voi.PublicKey(s.From[:]), msg, s.Sig[:], zip215)
 	}
 	if !ok {
 		return ErrBadSignature
@@ -132,20 +132,16 @@ func verifyGroup(d pay.Domain, txs []SignedTx, errs []error, keys *keyCache) {
 }
 
 // batchVerifies reports whether every signature of txs verifies, checked
-// as one batch; false says that one at least does not, or that a sender's
-// key is no point.
+// as one batch; false says that one at least does not (a sender's key may
+// be no point).
 func batchVerifies(d pay.Domain, txs []SignedTx, keys *keyCache, b *signedBytes) bool {
 	bv := voi.NewBatchVerifierWithCapacity(len(txs))
 	for _, tx := range txs {
-		if keys == nil {
+		if k := keys.get(tx.From); k != nil {
+			bv.AddExpandedWithOptions(k, b.of(d, tx.Tx), tx.Sig[:], zip215)
+		} else {
 			bv.AddWithOptions(voi.PublicKey(tx.From[:]), b.of(d, tx.Tx), tx.Sig[:], zip215)
-			continue
 		}
-		k := keys.expanded(tx.From)
-		if k == nil {
-			return false
-		}
-		bv.AddExpandedWithOptions(k, b.of(d, tx.Tx), tx.Sig[:], zip215)
 	}
 	return bv.VerifyBatchOnly(nil)
 }

@@ -58,6 +58,7 @@ func TestVerifyBatchAgreesWithVerify(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewPCG(7, 11))
+	tiny := newKeyCacheOf(2) // turns most senders away, and turns over now and then
 	for round := range 300 {
 		n := 1 + rng.IntN(24)
 		if round%50 == 49 { // a big batch, split across the cores
@@ -73,7 +74,7 @@ func TestVerifyBatchAgreesWithVerify(t *testing.T) {
 			}
 			batch[j], want[j] = all[k], valid[k]
 		}
-		results := [][]error{VerifyBatch(d, batch)}
+		results := [][]error{VerifyBatch(d, batch), verifyInGroups(d, batch, tiny, 1)}
 		if n >= 100 { // and split in two and three whatever the processors do
 			results = append(results, verifyInGroups(d, batch, nil, 2), verifyInGroups(d, batch, newKeyCache(), 3))
 		}
