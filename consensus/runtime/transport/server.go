@@ -153,7 +153,7 @@ func (e *Endpoint) Serve(cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
-// Metrics returns the server's counters.
+// Metrics returns the server's drop counters.
 func (s *Server) Metrics() ServerMetrics {
 	return ServerMetrics{ClientRequests: s.clientRequests.Load(), BadFrames: s.badFrames.Load(), Rejected: s.rejected.Load(), DroppedReplies: s.droppedReplies.Load()}
 }
