@@ -250,9 +250,9 @@ func (c *Client) Submit(ctx context.Context, op []byte) ([]byte, error) {
 // itself. The first request of a client id goes to every replica, which
 // then routes the id's replies back on this client's connection; later
 // ones go to the primary alone while those connections last (see
-// routeBook), and to every replica on timeout. As Submit otherwise,
-// except that an empty result means a quorum of replicas said it will
-// never execute (a later timestamp of client executed first).
+// routeBook), and to every replica on timeout. As Submit otherwise, except that an
+// empty result means a quorum of replicas said it will never execute (a later
+// timestamp of client executed first).
 func (c *Client) SubmitUnsigned(ctx context.Context, client [32]byte, timestamp uint64, op []byte) ([]byte, error) {
 	if len(op) > pbft.MaxOpBytes {
 		return nil, fmt.Errorf("pbft client: operation of %d bytes exceeds %d: %w", len(op), pbft.MaxOpBytes, pbft.ErrInvalid)
