@@ -16,7 +16,7 @@ func (c *cluster) clientRequests() []uint64 {
 	out := make([]uint64, len(c.reps))
 	for i, r := range c.reps {
 		if r != nil {
-			out[i] = r.TransportMetrics().ClientRequests
+			out[i] = r.srv.Metrics().ClientRequests
 		}
 	}
 	return out
