@@ -42,9 +42,8 @@ func (n *Node) onRequest(q *Request) error {
 		case p.Timestamp != q.Timestamp:
 		case p.fromBatch:
 			// The client's copy of a request this backup first saw in a
-			// pre-prepare (an unsigned request goes to every replica that
-			// may not route its replies yet, and the batch may outrun
-			// it): the primary has it.
+			// pre-prepare (an unsigned request goes to every replica, and
+			// the batch may outrun it): the primary has it.
 			p.fromBatch = false
 		case !n.isPrimary() && n.active:
 			n.sendTo(n.Primary(n.view), q) // a retransmission: the primary may have missed it
@@ -57,9 +56,8 @@ func (n *Node) onRequest(q *Request) error {
 	}
 	n.addPending(q)
 	// A backup forwards a request to the primary, which may not have it;
-	// a client sends an unsigned request to the primary itself (and to the
-	// backups that may not route its replies yet), so only its
-	// retransmissions are (above).
+	// an unsigned request is sent to every replica by its client, so only
+	// its retransmissions are (above).
 	if n.active && !n.isPrimary() && !q.Unsigned() {
 		n.sendTo(n.Primary(n.view), q)
 	}

@@ -46,7 +46,7 @@ func TestUnsignedRequestsAreAuthenticatedByTheApplicationAlone(t *testing.T) {
 		cfg.Verify = checks.verify
 	})
 	for ts := uint64(1); ts <= 6; ts++ {
-		out, err := c.client.SubmitUnsigned(UnsignedRequest(account, ts, authOp(account, ts, "pay")), nil)
+		out, err := c.client.SubmitUnsigned(UnsignedRequest(account, ts, authOp(account, ts, "pay")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func TestForgedUnsignedRequestsAreRejectedAndCounted(t *testing.T) {
 	}
 	// And a client refuses to send a signed request as unsigned.
 	q := &Request{Client: account, Timestamp: 1, Sig: Signature{1}}
-	if _, err := c.client.SubmitUnsigned(q, nil); !errors.Is(err, ErrInvalid) {
+	if _, err := c.client.SubmitUnsigned(q); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("signed request submitted as unsigned: %v", err)
 	}
 }
@@ -172,59 +172,5 @@ func TestUnsignedRequestsAreForwardedOnlyWhenRetransmitted(t *testing.T) {
 		if got := forwards(); got != want {
 			t.Fatalf("receipt %d: forwarded %d times, want %d", i+1, got, want)
 		}
-	}
-}
-
-// TestUnsignedRequestGoesWhereItsRouteIsUnknown: SubmitUnsigned addresses
-// the believed primary and every replica not known to route the client's
-// replies; the backups that did not hear it take it from the pre-prepare,
-// and all reply. On timeout it goes to every replica.
-func TestUnsignedRequestGoesWhereItsRouteIsUnknown(t *testing.T) {
-	account := ClientID(testKey("account", 0).Public().(ed25519.PublicKey))
-	c := newClusterWith(t, 4, func(cfg *Config) { cfg.Authenticate = (&selfAuth{}).authenticate })
-	to := func(out []Outbound) []uint32 {
-		var ids []uint32
-		for _, o := range out {
-			ids = append(ids, o.To.Replica)
-		}
-		return ids
-	}
-	for ts, tc := range []struct {
-		known []bool
-		want  string
-	}{
-		{nil, "[0 1 2 3]"},
-		{[]bool{true, true, true, true}, "[0]"},
-		{[]bool{true, false, true, true}, "[0 1]"},
-		{[]bool{false, true, true}, "[0 3]"}, // a shorter list leaves the rest unknown
-	} {
-		q := UnsignedRequest(account, uint64(ts+1), authOp(account, uint64(ts+1), "pay"))
-		out, err := c.client.SubmitUnsigned(q, tc.known)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := fmt.Sprint(to(out)); got != tc.want {
-			t.Fatalf("known %v: sent to %s, want %s", tc.known, got, tc.want)
-		}
-		if res := c.drive("unsigned", out, nil); string(res.Value) != fmt.Sprint(ts+1) {
-			t.Fatalf("known %v: result %q", tc.known, res.Value)
-		}
-	}
-	for i := range c.nodes {
-		if c.apps[i].n != 4 {
-			t.Fatalf("replica %d applied %d requests, want 4", i, c.apps[i].n)
-		}
-	}
-
-	q := UnsignedRequest(account, 9, authOp(account, 9, "pay"))
-	if _, err := c.client.SubmitUnsigned(q, []bool{true, true, true, true}); err != nil {
-		t.Fatal(err)
-	}
-	var out []Outbound
-	for range DefaultRetransmitTimeout {
-		out = c.client.Tick()
-	}
-	if got := fmt.Sprint(to(out)); got != "[0 1 2 3]" {
-		t.Fatalf("on timeout the request went to %s, want every replica", got)
 	}
 }
