@@ -230,7 +230,7 @@ func Bench(ctx context.Context, cfg BenchConfig, log *slog.Logger) (BenchResult,
 		st := m.Status()
 		log.Info("bench: replica", "id", st.ID, "view", st.View, "batches", st.Metrics.BatchesExecuted,
 			"requests", st.Metrics.RequestsExecuted, "tentative", st.Metrics.BatchesTentative, "rollbacks", st.Metrics.Rollbacks, "duplicates", st.Metrics.DuplicateRequests, "saves", st.Saves, "save_time", st.SaveTime,
-			"view_changes", st.Metrics.ViewChanges)
+			"view_changes", st.Metrics.ViewChanges, "signature_checks", m.app.SignatureChecks(), "client_requests", m.rt.TransportMetrics().ClientRequests)
 	}
 	if len(members) > 0 {
 		runtime.GC()

@@ -80,6 +80,10 @@ func NewClient(cfg ClientConfig, first uint64) (*Client, error) {
 // retransmissions still double, up to 16 times this value.
 func (c *Client) SetRetransmitTimeout(ticks int) { c.cfg.RetransmitTimeout = max(1, ticks) }
 
+// Primary returns the replica the client believes is the primary (of the
+// highest view its accepted results came from).
+func (c *Client) Primary() uint32 { return uint32(c.view % uint64(len(c.cfg.Replicas))) }
+
 // ID returns the client's id (its public key).
 func (c *Client) ID() ClientID { return c.id }
 
@@ -100,18 +104,21 @@ func (c *Client) Submit(op []byte) (*Request, []Outbound, error) {
 	Sign(c.cfg.Domain, c.cfg.Key, q)
 	c.cur, c.sentAt, c.wait = q, c.now, c.cfg.RetransmitTimeout
 	clear(c.replies)
-	primary := uint32(c.view % uint64(len(c.cfg.Replicas)))
-	return q, []Outbound{{To: Destination{Replica: primary}, Msg: q}}, nil
+	return q, []Outbound{{To: Destination{Replica: c.Primary()}, Msg: q}}, nil
 }
 
 // SubmitUnsigned makes q, an unsigned request (see UnsignedRequest) of any
-// client id, the outstanding one and returns it addressed to every
-// replica: a replica routes the replies to an unsigned request to the
-// connection it received it on, so each must hear it from the client. The
-// replies are matched as for Submit; a Result with an empty Value means
-// f+1 replicas said q will never execute (a later request of its client
+// client id, the outstanding one and returns it addressed to the believed
+// primary and to every replica i for which known[i] is false (every one
+// when known is nil). A replica routes the replies to an unsigned request
+// to the connection it last received one of that client id on, so a
+// runtime sends it to the replicas that may not know the route yet; the
+// others hear it in the primary's pre-prepare, as backups hear a signed
+// request, and on timeout (Tick) it goes to every replica. The replies
+// are matched as for Submit; a Result with an empty Value means f+1
+// replicas said q will never execute (a later request of its client
 // executed first). The client's own timestamps are not used.
-func (c *Client) SubmitUnsigned(q *Request) ([]Outbound, error) {
+func (c *Client) SubmitUnsigned(q *Request, known []bool) ([]Outbound, error) {
 	if c.cur != nil {
 		return nil, ErrBusy
 	}
@@ -123,9 +130,12 @@ func (c *Client) SubmitUnsigned(q *Request) ([]Outbound, error) {
 	}
 	c.cur, c.sentAt, c.wait = q, c.now, c.cfg.RetransmitTimeout
 	clear(c.replies)
+	primary := c.Primary()
 	out := make([]Outbound, 0, len(c.cfg.Replicas))
 	for i := range c.cfg.Replicas {
-		out = append(out, Outbound{To: Destination{Replica: uint32(i)}, Msg: q})
+		if uint32(i) == primary || i >= len(known) || !known[i] {
+			out = append(out, Outbound{To: Destination{Replica: uint32(i)}, Msg: q})
+		}
 	}
 	return out, nil
 }

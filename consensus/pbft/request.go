@@ -42,8 +42,9 @@ func (n *Node) onRequest(q *Request) error {
 		case p.Timestamp != q.Timestamp:
 		case p.fromBatch:
 			// The client's copy of a request this backup first saw in a
-			// pre-prepare (an unsigned request goes to every replica, and
-			// the batch may outrun it): the primary has it.
+			// pre-prepare (an unsigned request goes to every replica that
+			// may not route its replies yet, and the batch may outrun
+			// it): the primary has it.
 			p.fromBatch = false
 		case !n.isPrimary() && n.active:
 			n.sendTo(n.Primary(n.view), q) // a retransmission: the primary may have missed it
@@ -55,10 +56,10 @@ func (n *Node) onRequest(q *Request) error {
 		return nil // the client retransmits; memory stays bounded
 	}
 	n.addPending(q)
-	// A backup forwards a request to the primary, which may not have it;
-	// an unsigned request is sent to every replica by its client, so only
-	// its retransmissions are (above).
-	if n.active && !n.isPrimary() && !q.Unsigned() {
+	// A backup forwards a request to the primary, which may not have it
+	// (its client may believe in an older view's primary, or have sent an
+	// unsigned request to every replica).
+	if n.active && !n.isPrimary() {
 		n.sendTo(n.Primary(n.view), q)
 	}
 	if n.active && n.isPrimary() {

@@ -46,7 +46,7 @@ func TestUnsignedRequestsAreAuthenticatedByTheApplicationAlone(t *testing.T) {
 		cfg.Verify = checks.verify
 	})
 	for ts := uint64(1); ts <= 6; ts++ {
-		out, err := c.client.SubmitUnsigned(UnsignedRequest(account, ts, authOp(account, ts, "pay")))
+		out, err := c.client.SubmitUnsigned(UnsignedRequest(account, ts, authOp(account, ts, "pay")), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,16 +138,17 @@ func TestForgedUnsignedRequestsAreRejectedAndCounted(t *testing.T) {
 	}
 	// And a client refuses to send a signed request as unsigned.
 	q := &Request{Client: account, Timestamp: 1, Sig: Signature{1}}
-	if _, err := c.client.SubmitUnsigned(q); !errors.Is(err, ErrInvalid) {
+	if _, err := c.client.SubmitUnsigned(q, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("signed request submitted as unsigned: %v", err)
 	}
 }
 
-// TestUnsignedRequestsAreForwardedOnlyWhenRetransmitted: the client of an
-// unsigned request sends it to every replica, the primary included, so a
-// backup forwards it to the primary only when it comes again (the client
-// retransmits because something is missing).
-func TestUnsignedRequestsAreForwardedOnlyWhenRetransmitted(t *testing.T) {
+// TestUnsignedRequestsAreForwardedToThePrimary: a backup that receives an
+// unsigned request from its client forwards it to the primary, as a signed
+// one, and again when it comes again: a client that believes in an older
+// view's primary sends it to a backup (the primary alone would otherwise
+// never hear of it, and the backup's timer would change the view).
+func TestUnsignedRequestsAreForwardedToThePrimary(t *testing.T) {
 	account := ClientID(testKey("account", 0).Public().(ed25519.PublicKey))
 	auth := &selfAuth{}
 	c := newClusterWith(t, 4, func(cfg *Config) { cfg.Authenticate = auth.authenticate })
@@ -165,12 +166,66 @@ func TestUnsignedRequestsAreForwardedOnlyWhenRetransmitted(t *testing.T) {
 		}
 		return k
 	}
-	for i, want := range []int{0, 1} {
+	for i, want := range []int{1, 1} {
 		if err := c.nodes[1].Step(q); err != nil {
 			t.Fatal(err)
 		}
 		if got := forwards(); got != want {
 			t.Fatalf("receipt %d: forwarded %d times, want %d", i+1, got, want)
 		}
+	}
+}
+
+// TestUnsignedRequestGoesWhereItsRouteIsUnknown: SubmitUnsigned addresses
+// the believed primary and every replica not known to route the client's
+// replies; the backups that did not hear it take it from the pre-prepare,
+// and all reply. On timeout it goes to every replica.
+func TestUnsignedRequestGoesWhereItsRouteIsUnknown(t *testing.T) {
+	account := ClientID(testKey("account", 0).Public().(ed25519.PublicKey))
+	c := newClusterWith(t, 4, func(cfg *Config) { cfg.Authenticate = (&selfAuth{}).authenticate })
+	to := func(out []Outbound) []uint32 {
+		var ids []uint32
+		for _, o := range out {
+			ids = append(ids, o.To.Replica)
+		}
+		return ids
+	}
+	for ts, tc := range []struct {
+		known []bool
+		want  string
+	}{
+		{nil, "[0 1 2 3]"},
+		{[]bool{true, true, true, true}, "[0]"},
+		{[]bool{true, false, true, true}, "[0 1]"},
+		{[]bool{false, true, true}, "[0 3]"}, // a shorter list leaves the rest unknown
+	} {
+		q := UnsignedRequest(account, uint64(ts+1), authOp(account, uint64(ts+1), "pay"))
+		out, err := c.client.SubmitUnsigned(q, tc.known)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(to(out)); got != tc.want {
+			t.Fatalf("known %v: sent to %s, want %s", tc.known, got, tc.want)
+		}
+		if res := c.drive("unsigned", out, nil); string(res.Value) != fmt.Sprint(ts+1) {
+			t.Fatalf("known %v: result %q", tc.known, res.Value)
+		}
+	}
+	for i := range c.nodes {
+		if c.apps[i].n != 4 {
+			t.Fatalf("replica %d applied %d requests, want 4", i, c.apps[i].n)
+		}
+	}
+
+	q := UnsignedRequest(account, 9, authOp(account, 9, "pay"))
+	if _, err := c.client.SubmitUnsigned(q, []bool{true, true, true, true}); err != nil {
+		t.Fatal(err)
+	}
+	var out []Outbound
+	for range DefaultRetransmitTimeout {
+		out = c.client.Tick()
+	}
+	if got := fmt.Sprint(to(out)); got != "[0 1 2 3]" {
+		t.Fatalf("on timeout the request went to %s, want every replica", got)
 	}
 }

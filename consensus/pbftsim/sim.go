@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/x402/x402/consensus/pbft"
@@ -122,6 +123,11 @@ type simClient struct {
 	unsigned bool
 	key      ed25519.PrivateKey
 	last     *pbft.Request // the latest unsigned request, for forgeries
+	// known is nil until an unsigned client's first request went to every
+	// replica; later ones go to the primary alone (as the runtime sends
+	// them once each replica knows their reply route), and reach the
+	// others through the pre-prepare or the client's retransmission.
+	known []bool
 }
 
 type sim struct {
@@ -358,8 +364,11 @@ func (s *sim) tickClients() {
 				ts := uint64(c.next + 1)
 				op = string(selfSigned(c.key, ts, op))
 				q = pbft.UnsignedRequest(c.c.ID(), ts, []byte(op))
-				out, err = c.c.SubmitUnsigned(q)
+				out, err = c.c.SubmitUnsigned(q, c.known)
 				c.last = q
+				if c.known == nil {
+					c.known = slices.Repeat([]bool{true}, len(s.reps))
+				}
 			} else {
 				q, out, err = c.c.Submit([]byte(op))
 			}

@@ -33,13 +33,12 @@ const (
 )
 
 // unsignedRetransmitFactor lets an unsigned request wait longer before it
-// is sent again: it went to every replica at once, so the backups' timers,
-// not the client's, catch a primary that does not propose it, and QUIC
-// already resends what a link loses. Sending it again only helps a replica
-// that lost it (a restart, a full queue). On an overloaded shard, whose
-// finality exceeds RetransmitAfter, retransmitting every request early
-// made each replica handle it about three times, and throughput fell as
-// the load grew (BENCHMARKS.md).
+// is sent again, up to that many times RetransmitAfter (the timeout follows
+// the measured finality, so this only matters on a slow shard). On an
+// overloaded shard, whose finality exceeds RetransmitAfter, retransmitting
+// every request early made each replica handle it about three times, and
+// throughput fell as the load grew (BENCHMARKS.md); QUIC already resends
+// what a link loses.
 const unsignedRetransmitFactor = 4
 
 // ClientConfig configures a Client.
@@ -91,6 +90,9 @@ type Client struct {
 	// are not the client's identities) to the session driving each.
 	unsignedMu sync.Mutex
 	unsigned   map[unsignedKey]*session
+	// routes says which replicas route the replies of which unsigned
+	// client ids to this client.
+	routes *routeBook
 
 	// latency is the smoothed finality; the retransmission timeout follows
 	// it within [minRetransmit, maxRetransmit].
@@ -191,7 +193,7 @@ func Dial(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("pbft client: %w", err)
 	}
 	c := &Client{ep: ep, verify: newVerifier(cfg.Domain, cfg.Replicas), jobs: make(chan *job),
-		byID: make(map[pbft.ClientID]*session, len(keys)), unsigned: map[unsignedKey]*session{}, minRetransmit: cfg.MinRetransmitAfter,
+		byID: make(map[pbft.ClientID]*session, len(keys)), unsigned: map[unsignedKey]*session{}, routes: newRouteBook(n), minRetransmit: cfg.MinRetransmitAfter,
 		maxRetransmit: cfg.RetransmitAfter}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	retransmit := ticks(cfg.RetransmitAfter, cfg.TickInterval)
@@ -245,10 +247,12 @@ func (c *Client) Submit(ctx context.Context, op []byte) ([]byte, error) {
 // (see pbft.UnsignedRequest): the shard's application must authenticate
 // it (the ledger does for a transaction signed by client's key whose nonce
 // is timestamp), so no signature is made or checked for the request
-// itself. It is sent to every replica at once, which routes its replies
-// back on this client's connection. As Submit otherwise, except that an
-// empty result means a quorum of replicas said it will never execute (a later
-// timestamp of client executed first).
+// itself. The first request of a client id goes to every replica, which
+// then routes the id's replies back on this client's connection; later
+// ones go to the primary alone while those connections last (see
+// routeBook), and to every replica on timeout. As Submit otherwise,
+// except that an empty result means a quorum of replicas said it will
+// never execute (a later timestamp of client executed first).
 func (c *Client) SubmitUnsigned(ctx context.Context, client [32]byte, timestamp uint64, op []byte) ([]byte, error) {
 	if len(op) > pbft.MaxOpBytes {
 		return nil, fmt.Errorf("pbft client: operation of %d bytes exceeds %d: %w", len(op), pbft.MaxOpBytes, pbft.ErrInvalid)
@@ -365,7 +369,13 @@ func (s *session) send(out []pbft.Outbound) {
 		if o.Msg != last {
 			last, frame = o.Msg, pbft.Encode(o.Msg)
 		}
-		s.c.links[o.To.Replica].Send(frame)
+		l := s.c.links[o.To.Replica]
+		conn := l.Connection() // before Send: the frame goes out on this connection or a later one
+		if l.Send(frame) {
+			if q, ok := o.Msg.(*pbft.Request); ok && q.Unsigned() {
+				s.c.routes.record(q.Client, int(o.To.Replica), conn)
+			}
+		}
 	}
 }
 
@@ -429,7 +439,7 @@ func (s *session) run() {
 			)
 			if j.req != nil {
 				s.c.await(j.req, s) // before it is sent: replies may be quick
-				if out, err = s.core.SubmitUnsigned(j.req); err != nil {
+				if out, err = s.core.SubmitUnsigned(j.req, s.c.routes.known(j.req.Client, s.c.links, s.core.Primary())); err != nil {
 					s.c.release(j.req, s)
 				}
 			} else {

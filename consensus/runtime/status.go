@@ -98,3 +98,7 @@ func QueryStatus(ctx context.Context, addr string, replica ed25519.PublicKey) (S
 	}
 	return s, nil
 }
+
+// TransportMetrics returns what the replica's server took from clients
+// and what it dropped.
+func (r *Replica) TransportMetrics() transport.ServerMetrics { return r.srv.Metrics() }

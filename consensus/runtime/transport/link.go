@@ -78,6 +78,7 @@ type Link struct {
 	log    *slog.Logger
 
 	connected atomic.Bool
+	conns     atomic.Uint64 // connections established so far
 	dropped   atomic.Uint64
 	badFrames atomic.Uint64
 }
@@ -132,6 +133,17 @@ func (l *Link) Send(frame []byte) bool {
 // Connected reports whether the link has an established stream.
 func (l *Link) Connected() bool { return l.connected.Load() }
 
+// Connection numbers the link's current connection (1 for the first one
+// established, then one more for each reconnection), or returns 0 while
+// it has none: what the peer learnt from frames written on one connection
+// (a client stream's reply routes) may be gone on the next.
+func (l *Link) Connection() uint64 {
+	if !l.connected.Load() {
+		return 0
+	}
+	return l.conns.Load()
+}
+
 // Dropped returns how many frames the link dropped.
 func (l *Link) Dropped() uint64 { return l.dropped.Load() }
 
@@ -166,6 +178,7 @@ func (l *Link) run(tc *tls.Config) {
 			continue
 		}
 		backoff = minBackoff
+		l.conns.Add(1)
 		l.connected.Store(true)
 		err = l.serve(conn, st)
 		l.connected.Store(false)

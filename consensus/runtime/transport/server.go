@@ -54,8 +54,9 @@ type ServerConfig struct {
 	Logger *slog.Logger
 }
 
-// ServerMetrics counts what a Server dropped.
+// ServerMetrics counts what a Server took from clients and what it dropped.
 type ServerMetrics struct {
+	ClientRequests uint64 // requests taken from client streams
 	BadFrames      uint64 // frames that did not decode or exceeded their limit
 	Rejected       uint64 // decoded messages a peer may not send (a forged client, a reply)
 	DroppedReplies uint64 // replies to a client that is not connected or too slow
@@ -96,6 +97,7 @@ type Server struct {
 	// that last sent one of that client id (see routeUnsigned).
 	routes map[pbft.ClientID]*clientStream
 
+	clientRequests atomic.Uint64
 	badFrames      atomic.Uint64
 	rejected       atomic.Uint64
 	droppedReplies atomic.Uint64
@@ -151,9 +153,9 @@ func (e *Endpoint) Serve(cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
-// Metrics returns the server's drop counters.
+// Metrics returns the server's counters.
 func (s *Server) Metrics() ServerMetrics {
-	return ServerMetrics{BadFrames: s.badFrames.Load(), Rejected: s.rejected.Load(), DroppedReplies: s.droppedReplies.Load()}
+	return ServerMetrics{ClientRequests: s.clientRequests.Load(), BadFrames: s.badFrames.Load(), Rejected: s.rejected.Load(), DroppedReplies: s.droppedReplies.Load()}
 }
 
 // SendClient queues an encoded reply for a connected client; it reports
@@ -338,8 +340,11 @@ func (s *Server) readStream(peer Peer, cs *clientStream, r *bufio.Reader, max in
 			s.rejected.Add(1)
 			return
 		}
-		if q, ok := m.(*pbft.Request); ok && cs != nil && q.Unsigned() && !own(q.Client) {
-			s.routeUnsigned(q.Client, cs)
+		if q, ok := m.(*pbft.Request); ok && cs != nil {
+			s.clientRequests.Add(1)
+			if q.Unsigned() && !own(q.Client) {
+				s.routeUnsigned(q.Client, cs)
+			}
 		}
 		s.cfg.OnMessage(peer, m)
 	}
