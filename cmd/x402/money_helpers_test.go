@@ -121,6 +121,7 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 	}()
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Signal(syscall.SIGCONT) // a test that failed while the process was stopped (SIGSTOP)
 			p.cmd.Process.Signal(syscall.SIGTERM)
 			p.cmd.Wait()
 		}
