@@ -127,7 +127,7 @@ func (n *Node) onStableProof(seq uint64, d Digest, proof []*Checkpoint) {
 		n.metrics.DivergentCheckpoints++
 		n.forgetTentative()
 		n.lastExec, n.applied = n.h, n.h
-		n.scanFrom = 0
+		n.rescan()
 		n.target, n.targetSince = &stableProof{seq, d, proof}, n.now
 		n.beginTransfer()
 		return

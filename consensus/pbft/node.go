@@ -128,6 +128,9 @@ type Node struct {
 	// (execution, compaction, a view change, a state transfer, a
 	// rollback), sets it back to 0 (rescan).
 	scanFrom int
+	// unassigned bounds from above the requests a scan of the queue from
+	// scanFrom would put in a batch (see mayPropose).
+	unassigned queueBound
 	// batchScratch is where tryPropose gathers a batch (empty between calls).
 	batchScratch []*Request
 	pace         pace

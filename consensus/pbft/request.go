@@ -118,7 +118,7 @@ func (n *Node) live(q *Request) bool {
 // compactQueue drops queue entries that are no longer pending.
 func (n *Node) compactQueue() {
 	n.queue = slices.DeleteFunc(n.queue, func(q *Request) bool { return !n.live(q) })
-	n.scanFrom = 0
+	n.rescan()
 }
 
 // skipDone reports whether queued request i is assigned or no longer live,
@@ -153,6 +153,43 @@ func (n *Node) restartTimer() {
 	}
 }
 
+// queueBound counts, at most once each, the requests of queue[scanFrom:end]
+// that were live and unassigned when counted: some may have been executed
+// or replaced since, so it is an upper bound of what a scan would batch.
+type queueBound struct {
+	end, count, size int
+}
+
+// rescan makes the next proposal read the queue from its start, after
+// whatever may have unassigned or revived a request or moved the queue.
+func (n *Node) rescan() {
+	n.scanFrom = 0
+	n.unassigned = queueBound{}
+}
+
+// mayPropose reports whether a scan of the queue might cut a batch now: a
+// full one, or one that has waited its batching delay and pace. It counts
+// only the requests that arrived since it last did, so a request arriving
+// while the batch fills costs no scan of those before it (which made the
+// primary's work per batch grow with the square of its size).
+func (n *Node) mayPropose() bool {
+	b := &n.unassigned
+	for b.end = max(b.end, n.scanFrom); b.end < len(n.queue); b.end++ {
+		if !n.skipDone(b.end) {
+			b.count++
+			b.size += n.queue[b.end].size()
+		}
+	}
+	if b.count >= n.cfg.MaxBatch || b.size >= n.cfg.MaxBatchBytes {
+		return true
+	}
+	if !n.hasUnassigned() {
+		n.batchAge = 0
+		return false
+	}
+	return n.batchAge >= n.cfg.BatchDelay && n.pace.allows(n.now, n.cfg.PipelineDepth)
+}
+
 // tryPropose lets the primary cut batches while the window, the pipeline
 // depth and the batching policy allow.
 func (n *Node) tryPropose() {
@@ -161,12 +198,14 @@ func (n *Node) tryPropose() {
 			n.fenced(n.nextSeq+1) {
 			return
 		}
+		if !n.mayPropose() {
+			return
+		}
 		// The batch is gathered in a scratch slice and copied only when
-		// proposed: most calls (one per arriving request) wait for it to
-		// fill or age.
+		// proposed.
 		batch := n.batchScratch[:0]
-		size := 0
-		for i := n.scanFrom; i < len(n.queue); i++ {
+		size, i := 0, n.scanFrom
+		for ; i < len(n.queue); i++ {
 			if n.skipDone(i) {
 				continue
 			}
@@ -178,6 +217,7 @@ func (n *Node) tryPropose() {
 			size += q.size()
 		}
 		n.batchScratch = batch
+		n.unassigned = queueBound{end: i, count: len(batch), size: size}
 		full := len(batch) >= n.cfg.MaxBatch || size >= n.cfg.MaxBatchBytes
 		propose := len(batch) > 0 && (full || n.batchAge >= n.cfg.BatchDelay && n.pace.allows(n.now, n.cfg.PipelineDepth))
 		if propose {
@@ -197,6 +237,7 @@ func (n *Node) tryPropose() {
 		for _, q := range batch {
 			n.assigned[q.key()] = true
 		}
+		n.unassigned = queueBound{}
 		n.batchAge = 0
 		n.metrics.BatchesProposed++
 		e := n.entry(pp.Seq)
@@ -215,7 +256,7 @@ func (n *Node) tryPropose() {
 func (n *Node) execute(e *entry) {
 	pp := e.commitPP
 	t := e.tent
-	n.scanFrom = 0
+	n.rescan()
 	if n.applied > n.lastExec && (t == nil || t.digest != pp.Digest) {
 		n.rollback() // another batch committed than the one we ran ahead
 		if n.transferring {

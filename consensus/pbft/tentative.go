@@ -85,7 +85,7 @@ func (n *Node) rollback() {
 	if n.applied <= n.lastExec {
 		return
 	}
-	n.scanFrom = 0
+	n.rescan()
 	n.forgetTentative()
 	base := n.rollbackBase()
 	n.metrics.Rollbacks++
@@ -182,7 +182,7 @@ func (n *Node) restoreSnapshot(ss *snapshot) error {
 		return errRestoredDigest
 	}
 	n.clients = make(map[ClientID]*clientState, len(ss.clients))
-	n.scanFrom = 0
+	n.rescan()
 	for _, c := range ss.clients {
 		n.clients[c.Client] = &clientState{ts: c.Timestamp, result: c.Result}
 	}

@@ -121,7 +121,7 @@ func (n *Node) onStateResponse(r *StateResponse) error {
 	ss := &snapshot{seq: r.Seq, digest: r.Digest, appDigest: r.AppDigest, clients: r.Clients, appState: r.AppState, ok: true}
 	n.h = min(n.h, r.Seq-1) // let advanceStable run for r.Seq == h as well
 	n.advanceStable(r.Seq, r.Digest, r.Proof, ss)
-	n.scanFrom = 0
+	n.rescan()
 	maps.DeleteFunc(n.assigned, func(k reqKey, _ bool) bool {
 		cs := n.clients[k.client]
 		return cs != nil && cs.ts >= k.ts

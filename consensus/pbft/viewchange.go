@@ -251,7 +251,7 @@ func (n *Node) enterNewView(nv *NewView) {
 		}
 	}
 	n.assigned = map[reqKey]bool{}
-	n.scanFrom = 0
+	n.rescan()
 	n.batchAge = 0
 	n.pace = pace{} // a new primary learns its own pipeline
 	for _, pp := range nv.PrePrepares {
