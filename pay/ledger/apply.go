@@ -63,19 +63,17 @@ func (l *Ledger) applyBatch(txs []SignedTx, now int64, sigErrs []error) []Receip
 		for i, tx := range txs {
 			r, err := l.applyOne(v, tx, now, sigErrs[i])
 			if err != nil {
-				clear(v.writes)
+				v.discard()
 				receipts[i] = Receipt{Err: err.Error()}
 				continue
 			}
 			applied++
 			r.Seq = applied
 			v.put(bucketMeta, metaApplied, u64Bytes(applied))
-			if err := v.commit(); err != nil {
-				return err
-			}
+			v.keep()
 			receipts[i] = r
 		}
-		return nil
+		return v.commit()
 	})
 	if err != nil {
 		for i := range receipts {

@@ -24,10 +24,15 @@ type propChannel struct {
 	chain         [][32]byte
 }
 
-// propRun drives two ledgers with the same random transactions.
+// propRun drives two ledgers with the same random transactions, one by
+// one, and a third with the same transactions in batches.
 type propRun struct {
 	rt       *rapid.T
 	a, b     *Ledger
+	batched  *Ledger
+	batch    []SignedTx // for batched, applied by a and b already
+	want     []Receipt  // a's receipts of batch
+	batchAt  int64      // the time of batch
 	parties  []party
 	channels []propChannel
 	now      int64
@@ -50,7 +55,7 @@ func TestPropertyRandomTransactions(t *testing.T) {
 			}
 			return l
 		}
-		p := &propRun{rt: rt, a: open2("a"), b: open2("b"), now: 1_000_000_000,
+		p := &propRun{rt: rt, a: open2("a"), b: open2("b"), batched: open2("batched"), now: 1_000_000_000,
 			parties: []party{issuerP, buyerP, sellerP, otherP, feeP},
 			prev:    map[pay.ChannelID]ChannelState{},
 			nonces:  map[pay.Account]uint64{},
@@ -58,10 +63,12 @@ func TestPropertyRandomTransactions(t *testing.T) {
 		}
 		defer p.a.Close()
 		defer p.b.Close()
+		defer p.batched.Close()
 		steps := rapid.IntRange(1, 60).Draw(rt, "steps")
 		for range steps {
 			p.step()
 		}
+		p.applyBatch()
 	})
 	for name, n := range stats {
 		t.Logf("%-22s applied %4d, rejected %4d", name, n[0], n[1])
@@ -298,6 +305,25 @@ func (p *propRun) transferBinding(sane bool, from party) (Body, party) {
 	return TransferBinding{To: to.acct, NewClaim: p.simClaim(sane, id, to, to)}, from
 }
 
+// applyBatch applies the transactions a applied since the last batch to
+// the batched ledger in one batch: each must get a's receipt, and the
+// ledger a's state.
+func (p *propRun) applyBatch() {
+	if len(p.batch) == 0 {
+		return
+	}
+	got := p.batched.ApplyBatch(p.batch, p.batchAt)
+	for i, r := range got {
+		if r != p.want[i] {
+			p.rt.Fatalf("transaction %d of a batch of %d (%T): receipt %+v, one by one %+v", i, len(got), p.batch[i].Body, r, p.want[i])
+		}
+	}
+	if p.batched.Digest() != p.a.Digest() {
+		p.rt.Fatalf("a batch of %d left another state than its transactions one by one", len(got))
+	}
+	p.batch, p.want = p.batch[:0], p.want[:0]
+}
+
 func (p *propRun) step() {
 	rt := p.rt
 	p.now += int64(rapid.SampledFrom([]time.Duration{0, time.Millisecond, 10 * time.Second, 40 * time.Second, 3 * time.Minute}).Draw(rt, "elapsed"))
@@ -320,10 +346,18 @@ func (p *propRun) step() {
 		tx.Sig[5] ^= 0x40
 	}
 
+	if p.now != p.batchAt {
+		p.applyBatch() // a batch applies at one time
+		p.batchAt = p.now
+	}
 	before := p.a.Digest()
 	ra, rb := p.a.Apply(tx, p.now), p.b.Apply(tx, p.now)
 	if ra != rb {
 		rt.Fatalf("replicas disagree on %T: %+v vs %+v", body, ra, rb)
+	}
+	p.batch, p.want = append(p.batch, tx), append(p.want, ra)
+	if rapid.IntRange(0, 3).Draw(rt, "end batch") == 0 {
+		p.applyBatch()
 	}
 	after := p.a.Digest()
 	if after != p.b.Digest() {

@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,20 +37,45 @@ var (
 )
 
 // view is one transaction's view of the state: reads see its own pending
-// writes over the bbolt transaction; commit copies the writes into bbolt
-// (in key order) only if the transaction is applied, so a rejected
-// transaction changes nothing.
+// writes over those of the transactions kept before it, over the bbolt
+// transaction. keep sets a transaction's writes aside only if it is
+// applied, so a rejected transaction changes nothing; commit copies what
+// was kept into bbolt, in key order, once for a whole batch: a key that
+// every transaction of a batch writes (a payee's balance, the count of
+// transactions applied) is written to the file once.
 type view struct {
 	tx     *bolt.Tx
-	writes map[string][]byte // bucket name + "/" + key -> value
+	writes writeSet // this transaction's
+	kept   writeSet // the transactions kept
 }
 
-func newView(tx *bolt.Tx) *view { return &view{tx: tx, writes: map[string][]byte{}} }
+// writeSet is writes by bucket name and key; a nil value deletes. Its maps
+// are indexed with string(b) of byte slices, which Go does without a copy.
+type writeSet map[string]map[string][]byte
 
-func pendingKey(bucket, key []byte) string { return string(bucket) + "/" + string(key) }
+func (w writeSet) get(bucket, key []byte) ([]byte, bool) {
+	val, ok := w[string(bucket)][string(key)]
+	return val, ok
+}
+
+func (w writeSet) set(bucket, key string, value []byte) {
+	b := w[bucket]
+	if b == nil {
+		b = map[string][]byte{}
+		w[bucket] = b
+	}
+	b[key] = value
+}
+
+func newView(tx *bolt.Tx) *view {
+	return &view{tx: tx, writes: writeSet{}, kept: writeSet{}}
+}
 
 func (v *view) get(bucket, key []byte) []byte {
-	if w, ok := v.writes[pendingKey(bucket, key)]; ok {
+	if w, ok := v.writes.get(bucket, key); ok {
+		return w
+	}
+	if w, ok := v.kept.get(bucket, key); ok {
 		return w
 	}
 	b := v.tx.Bucket(bucket)
@@ -59,44 +85,53 @@ func (v *view) get(bucket, key []byte) []byte {
 	return b.Get(key)
 }
 
-func (v *view) put(bucket, key, value []byte) { v.writes[pendingKey(bucket, key)] = value }
+func (v *view) put(bucket, key, value []byte) { v.writes.set(string(bucket), string(key), value) }
 
 // del deletes key from bucket (a nil pending write).
-func (v *view) del(bucket, key []byte) { v.writes[pendingKey(bucket, key)] = nil }
+func (v *view) del(bucket, key []byte) { v.writes.set(string(bucket), string(key), nil) }
 
-// commit writes the pending writes into the bbolt transaction.
-func (v *view) commit() error {
-	keys := make([]string, 0, len(v.writes))
-	for k := range v.writes {
-		keys = append(keys, k)
+// keep sets the pending writes aside for commit: the transaction applies.
+func (v *view) keep() {
+	for name, b := range v.writes {
+		for k, val := range b {
+			v.kept.set(name, k, val)
+		}
+		clear(b)
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		name, key := splitPending(k)
-		b := v.tx.Bucket(name)
+}
+
+// discard drops the pending writes: the transaction is rejected.
+func (v *view) discard() {
+	for _, b := range v.writes {
+		clear(b)
+	}
+}
+
+// commit writes the pending and kept writes into the bbolt transaction,
+// bucket by bucket in key order.
+func (v *view) commit() error {
+	v.keep()
+	for _, name := range slices.Sorted(maps.Keys(v.kept)) {
+		writes := v.kept[name]
+		if len(writes) == 0 {
+			continue
+		}
+		b := v.tx.Bucket([]byte(name))
 		if b == nil {
 			return fmt.Errorf("ledger file lacks bucket %q", name)
 		}
-		if val := v.writes[k]; val == nil {
-			if err := b.Delete(key); err != nil {
-				return fmt.Errorf("delete from %s: %w", name, err)
+		for _, k := range slices.Sorted(maps.Keys(writes)) {
+			if val := writes[k]; val == nil {
+				if err := b.Delete([]byte(k)); err != nil {
+					return fmt.Errorf("delete from %s: %w", name, err)
+				}
+			} else if err := b.Put([]byte(k), val); err != nil {
+				return fmt.Errorf("write %s: %w", name, err)
 			}
-		} else if err := b.Put(key, val); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
 		}
+		clear(writes)
 	}
-	clear(v.writes)
 	return nil
-}
-
-// splitPending inverts pendingKey; bucket names contain no "/".
-func splitPending(k string) ([]byte, []byte) {
-	for i := range len(k) {
-		if k[i] == '/' {
-			return []byte(k[:i]), []byte(k[i+1:])
-		}
-	}
-	return []byte(k), nil
 }
 
 func u64Bytes(x uint64) []byte { return binary.BigEndian.AppendUint64(nil, x) }
