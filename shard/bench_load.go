@@ -18,8 +18,10 @@ import (
 const (
 	minSenders = 64
 	// saturateSenders keep enough requests in flight to fill the shard's
-	// batches when the load is offered as fast as possible.
-	saturateSenders = 256
+	// batches when the load is offered as fast as possible: three batches
+	// of pbft.DefaultMaxBatch. With 256, the load was bound by its own
+	// round trips and left processors idle (BENCHMARKS.md, ninth session).
+	saturateSenders = 768
 	// presignRate is the rate the load signs ahead for when it is offered
 	// as fast as possible (a sender signs inline once its supply runs out,
 	// and then competes with the shard for the processors): above the

@@ -23,7 +23,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Delay, "delay", 0, "one-way delay injected on every link (in-process shard)")
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "offered transactions per second (0: as fast as possible)")
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long the load is offered")
-	fs.IntVar(&cfg.Senders, "senders", 0, fmt.Sprintf("accounts submitting in parallel, at most %d (0: enough for --rate at --delay, at least 64; 256 with --rate 0)", transport.MaxAttach))
+	fs.IntVar(&cfg.Senders, "senders", 0, fmt.Sprintf("accounts submitting in parallel, at most %d (0: enough for --rate at --delay, at least 64; 768 with --rate 0)", transport.MaxAttach))
 	fs.DurationVar(&cfg.KillPrimaryAfter, "kill-primary-after", 0, "stop the primary this far into the load and report the time to the next commit (in-process shard)")
 	asJSON := fs.Bool("json", false, `print {"submitted", "committed", "failed", "tps", "finality_ms_p50", "finality_ms_p99"}`)
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
