@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/x402/x402/pay"
 )
 
@@ -54,8 +52,7 @@ func (l *Ledger) ApplyVerifiedBatch(txs []SignedTx, now int64) []Receipt {
 
 func (l *Ledger) applyBatch(txs []SignedTx, now int64, sigErrs []error) []Receipt {
 	receipts := make([]Receipt, len(txs))
-	err := l.db.Update(func(btx *bolt.Tx) error {
-		v := newView(btx)
+	err := l.update(func(v *view) error {
 		applied, err := readU64(v.get(bucketMeta, metaApplied), "applied")
 		if err != nil {
 			return err
@@ -73,7 +70,7 @@ func (l *Ledger) applyBatch(txs []SignedTx, now int64, sigErrs []error) []Receip
 			v.keep()
 			receipts[i] = r
 		}
-		return v.commit()
+		return nil
 	})
 	if err != nil {
 		for i := range receipts {

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/x402/x402/internal/wire"
 	"github.com/x402/x402/pay"
 )
@@ -130,12 +128,11 @@ func clockTime(reports []int64) int64 {
 // replica's time backwards.
 func (l *Ledger) applyClock(reports []ClockReport, n int) (int64, error) {
 	times := make([]int64, n)
-	run := l.db.Update
+	run := l.update
 	if len(reports) == 0 {
-		run = l.db.View // most batches: read the times only
+		run = l.read // most batches: read the times only
 	}
-	err := run(func(btx *bolt.Tx) error {
-		v := newView(btx)
+	err := run(func(v *view) error {
 		for _, rep := range reports {
 			if int(rep.Replica) >= n {
 				continue
@@ -155,10 +152,7 @@ func (l *Ledger) applyClock(reports []ClockReport, n int) (int64, error) {
 			}
 			times[i] = int64(t)
 		}
-		if len(reports) == 0 {
-			return nil
-		}
-		return v.commit()
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger clock: %w", err)

@@ -28,6 +28,9 @@ func (l *Ledger) Digest() [32]byte {
 // same times have the same digest.
 func (l *Ledger) StateDigest() ([32]byte, error) {
 	var sum [32]byte
+	if err := l.settle(); err != nil {
+		return [32]byte{}, fmt.Errorf("ledger digest: %w", err)
+	}
 	err := l.db.View(func(tx *bolt.Tx) error {
 		h := fieldHasher{h: sha256.New(), buf: make([]byte, 0, hashChunk+1024)}
 		h.field([]byte(digestDomain))

@@ -285,8 +285,8 @@ func (l *Ledger) Binding(ctx context.Context, a pay.Account) (b Binding, ok bool
 	if err := ctx.Err(); err != nil {
 		return Binding{}, false, err
 	}
-	err = l.db.View(func(tx *bolt.Tx) error {
-		b, ok, err = newView(tx).binding(a)
+	err = l.read(func(v *view) error {
+		b, ok, err = v.binding(a)
 		return err
 	})
 	if err != nil {

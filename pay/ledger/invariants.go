@@ -27,6 +27,9 @@ import (
 // would create money that no escrow held. (Apply also rejects them
 // directly; the property tests check both.)
 func (l *Ledger) CheckInvariants() error {
+	if err := l.settle(); err != nil {
+		return fmt.Errorf("ledger invariants: %w", err)
+	}
 	err := l.db.View(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {

@@ -18,6 +18,9 @@ const snapshotVersion = 1
 // Snapshot encodes the whole state — every bucket's keys and values, in
 // bbolt's order — for state transfer to a replica that fell behind.
 func (l *Ledger) Snapshot() ([]byte, error) {
+	if err := l.settle(); err != nil {
+		return nil, fmt.Errorf("ledger snapshot: %w", err)
+	}
 	w := wire.NewWriter(1 << 16).U8(snapshotVersion).U32(uint32(len(allBuckets)))
 	err := l.db.View(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
@@ -86,6 +89,10 @@ func (l *Ledger) Restore(snapshot []byte) error {
 	if err := r.Done(); err != nil {
 		return fmt.Errorf("ledger restore: %w", err)
 	}
+	// The snapshot replaces the whole state, deferred writes included.
+	l.deferred.mu.Lock()
+	defer l.deferred.mu.Unlock()
+	l.forgetDeferred()
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range buckets {
 			if bytes.Equal(b.name, bucketMeta) {

@@ -23,6 +23,8 @@ type Ledger struct {
 	g    Genesis
 	d    pay.Domain
 	keys *keyCache // the senders' expanded keys, for checking their signatures
+	// deferred holds applied batches not yet in the file (replicas only).
+	deferred deferred
 }
 
 // Errors of open that OpenReplica tells apart (always wrapped).
@@ -128,6 +130,9 @@ func (l *Ledger) Domain() pay.Domain { return l.d }
 // nonce; an account never seen has none.
 func (l *Ledger) Account(a pay.Account) (AccountState, error) {
 	st := AccountState{Balances: map[pay.Asset]pay.Amount{}}
+	if err := l.settle(); err != nil {
+		return AccountState{}, fmt.Errorf("account %s: %w", a, err)
+	}
 	err := l.db.View(func(tx *bolt.Tx) error {
 		var err error
 		if st.Nonce, err = newView(tx).nonce(a); err != nil {
@@ -153,9 +158,9 @@ func (l *Ledger) Account(a pay.Account) (AccountState, error) {
 // ErrUnknownChannel.
 func (l *Ledger) Channel(id pay.ChannelID) (ChannelState, error) {
 	var c ChannelState
-	err := l.db.View(func(tx *bolt.Tx) error {
+	err := l.read(func(v *view) error {
 		var err error
-		c, err = newView(tx).channel(id)
+		c, err = v.channel(id)
 		return err
 	})
 	if err != nil {
@@ -167,9 +172,9 @@ func (l *Ledger) Channel(id pay.ChannelID) (ChannelState, error) {
 // Applied is the number of transactions applied since genesis.
 func (l *Ledger) Applied() (uint64, error) {
 	var n uint64
-	err := l.db.View(func(tx *bolt.Tx) error {
+	err := l.read(func(v *view) error {
 		var err error
-		n, err = readU64(newView(tx).get(bucketMeta, metaApplied), "applied")
+		n, err = readU64(v.get(bucketMeta, metaApplied), "applied")
 		return err
 	})
 	if err != nil {
@@ -203,6 +208,7 @@ func OpenReplica(path string, g Genesis) (*Ledger, error) {
 		l.db.Close()
 		return nil, fmt.Errorf("open ledger %s: reset to genesis: %w", path, err)
 	}
+	l.deferWrites(maxDeferredWrites)
 	return l, nil
 }
 

@@ -47,6 +47,7 @@ type view struct {
 	tx     *bolt.Tx
 	writes writeSet // this transaction's
 	kept   writeSet // the transactions kept
+	under  writeSet // deferred writes of earlier batches, over the file (nil: none)
 }
 
 // writeSet is writes by bucket name and key; a nil value deletes. Its maps
@@ -58,13 +59,37 @@ func (w writeSet) get(bucket, key []byte) ([]byte, bool) {
 	return val, ok
 }
 
-func (w writeSet) set(bucket, key string, value []byte) {
+// set records a write and reports whether key is new to w.
+func (w writeSet) set(bucket, key string, value []byte) bool {
 	b := w[bucket]
 	if b == nil {
 		b = map[string][]byte{}
 		w[bucket] = b
 	}
+	_, had := b[key]
 	b[key] = value
+	return !had
+}
+
+// merge copies from's writes into w, over w's, and empties from; it
+// returns how many keys were new to w.
+func (w writeSet) merge(from writeSet) (added int) {
+	for name, b := range from {
+		for k, val := range b {
+			if w.set(name, k, val) {
+				added++
+			}
+		}
+		clear(b)
+	}
+	return added
+}
+
+// clear empties w, keeping its maps.
+func (w writeSet) clear() {
+	for _, b := range w {
+		clear(b)
+	}
 }
 
 func newView(tx *bolt.Tx) *view {
@@ -76,6 +101,9 @@ func (v *view) get(bucket, key []byte) []byte {
 		return w
 	}
 	if w, ok := v.kept.get(bucket, key); ok {
+		return w
+	}
+	if w, ok := v.under.get(bucket, key); ok {
 		return w
 	}
 	b := v.tx.Bucket(bucket)
@@ -91,24 +119,13 @@ func (v *view) put(bucket, key, value []byte) { v.writes.set(string(bucket), str
 func (v *view) del(bucket, key []byte) { v.writes.set(string(bucket), string(key), nil) }
 
 // keep sets the pending writes aside for commit: the transaction applies.
-func (v *view) keep() {
-	for name, b := range v.writes {
-		for k, val := range b {
-			v.kept.set(name, k, val)
-		}
-		clear(b)
-	}
-}
+func (v *view) keep() { v.kept.merge(v.writes) }
 
 // discard drops the pending writes: the transaction is rejected.
-func (v *view) discard() {
-	for _, b := range v.writes {
-		clear(b)
-	}
-}
+func (v *view) discard() { v.writes.clear() }
 
 // commit writes the pending and kept writes into the bbolt transaction,
-// bucket by bucket in key order.
+// bucket by bucket in key order; they are forgotten only if all succeed.
 func (v *view) commit() error {
 	v.keep()
 	for _, name := range slices.Sorted(maps.Keys(v.kept)) {
@@ -129,8 +146,8 @@ func (v *view) commit() error {
 				return fmt.Errorf("write %s: %w", name, err)
 			}
 		}
-		clear(writes)
 	}
+	v.kept.clear()
 	return nil
 }
 
