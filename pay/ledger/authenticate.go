@@ -220,5 +220,5 @@ func txID(enc []byte) string {
 // that of another transaction with the same nonce.
 type txResult struct {
 	Receipt
-	Tx string `json:"tx"`
+	Tx string // TxID, in hex; "" when the op held no transaction
 }

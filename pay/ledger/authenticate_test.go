@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -15,9 +14,9 @@ import (
 
 func receiptOf(t *testing.T, res []byte) txResult {
 	t.Helper()
-	var tr txResult
-	if err := json.Unmarshal(res, &tr); err != nil {
-		t.Fatalf("result %s: %v", res, err)
+	tr, err := unmarshalTxResult(res)
+	if err != nil {
+		t.Fatalf("result %x: %v", res, err)
 	}
 	return tr
 }

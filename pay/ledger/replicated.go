@@ -121,16 +121,20 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 		}
 		tx, err := UnmarshalTx(payload)
 		if err != nil {
-			results[i] = encodeResult(Receipt{Err: err.Error()})
+			results[i] = txResult{Receipt: Receipt{Err: err.Error()}}.marshal()
 			continue
 		}
 		txs, encs, txIdx = append(txs, tx), append(encs, payload), append(txIdx, i)
 	}
 	now, err := r.l.applyClock(reports, len(r.replicas))
 	if err != nil {
-		for i := range results {
+		for i, op := range ops {
 			if results[i] == nil {
-				results[i] = encodeResult(Receipt{Err: err.Error()})
+				if kind, _, _, _ := decodeOp(op); kind == opTx {
+					results[i] = txResult{Receipt: Receipt{Err: err.Error()}}.marshal()
+				} else {
+					results[i] = encodeResult(opResult{Err: err.Error()})
+				}
 			}
 		}
 		return results
@@ -139,7 +143,7 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 		sigErrs, hashes := r.verifyAll(txs, encs)
 		for j, rc := range r.l.applyBatch(txs, now, sigErrs) {
 			// The hash of the encoding is the transaction's id (txID).
-			results[txIdx[j]] = encodeResult(txResult{Receipt: rc, Tx: hex.EncodeToString(hashes[j][:])})
+			results[txIdx[j]] = txResult{Receipt: rc, Tx: hex.EncodeToString(hashes[j][:])}.marshal()
 		}
 	}
 	for i, op := range ops {
@@ -329,11 +333,11 @@ func (c *ShardClient) Submit(ctx context.Context, tx SignedTx) (Receipt, error) 
 	if err != nil {
 		return Receipt{}, fmt.Errorf("shard submit: %w", err)
 	}
-	var rc Receipt
-	if err := json.Unmarshal(res, &rc); err != nil {
+	tr, err := unmarshalTxResult(res)
+	if err != nil {
 		return Receipt{}, fmt.Errorf("shard submit: bad receipt: %w", err)
 	}
-	return rc, nil
+	return tr.Receipt, nil
 }
 
 // submitUnsigned orders tx as its account's unsigned request; done is
@@ -371,8 +375,8 @@ func (c *ShardClient) submitUnsigned(ctx context.Context, u UnsignedOrderer, tx 
 		}
 		return Receipt{}, false, nil
 	}
-	var tr txResult
-	if err := json.Unmarshal(res, &tr); err != nil {
+	tr, err := unmarshalTxResult(res)
+	if err != nil {
 		return Receipt{}, true, fmt.Errorf("shard submit: bad receipt: %w", err)
 	}
 	if tr.Tx != txID(enc) {

@@ -72,7 +72,13 @@ func TestReplicatedIsDeterministicAndRejectsGarbage(t *testing.T) {
 	if a.Digest() != b.Digest() {
 		t.Fatal("digests differ after the same batch")
 	}
-	for i, want := range []string{`"seq":1`, `"present":true`, "decode op", "decode", "unknown op kind"} {
+	if tr := receiptOf(t, ra[0]); tr.Seq != 1 || tr.Err != "" {
+		t.Errorf("op 0: %+v, want applied as the first transaction", tr)
+	}
+	if tr := receiptOf(t, ra[3]); !strings.Contains(tr.Err, "decode") || tr.Tx != "" {
+		t.Errorf("op 3: %+v, want a decoding error and no transaction id", tr)
+	}
+	for i, want := range map[int]string{1: `"present":true`, 2: "decode op", 4: "unknown op kind"} {
 		if !strings.Contains(string(ra[i]), want) {
 			t.Errorf("op %d result %s lacks %q", i, ra[i], want)
 		}
