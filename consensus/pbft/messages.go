@@ -67,6 +67,11 @@ type Request struct {
 	Op        []byte
 	Sig       Signature
 
+	// Vouched says the replica's runtime already had Config.Authenticate's
+	// verdict on this unsigned request, and it was true (not encoded:
+	// Decode never sets it), so the core does not ask again.
+	Vouched bool
+
 	// fromBatch marks a request a backup holds pending only because a
 	// pre-prepare carried it (not encoded): the client's own copy, when it
 	// comes, is then no retransmission.

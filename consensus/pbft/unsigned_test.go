@@ -229,3 +229,34 @@ func TestUnsignedRequestGoesWhereItsRouteIsUnknown(t *testing.T) {
 		t.Fatalf("on timeout the request went to %s, want every replica", got)
 	}
 }
+
+// TestVouchedRequestsAreNotAuthenticatedAgain: a request the runtime
+// already had the application vouch for (Vouched) is not asked about again,
+// the others are; and no decoded request is vouched.
+func TestVouchedRequestsAreNotAuthenticatedAgain(t *testing.T) {
+	account := ClientID(testKey("account", 0).Public().(ed25519.PublicKey))
+	auth := &selfAuth{}
+	c := newClusterWith(t, 4, func(cfg *Config) { cfg.Authenticate = auth.authenticate })
+	primary := c.nodes[0]
+	vouched := UnsignedRequest(account, 1, []byte("not an op the application would accept"))
+	vouched.Vouched = true
+	if err := primary.Propose(vouched); err != nil {
+		t.Fatalf("a vouched request: %v", err)
+	}
+	if n := auth.calls.Load(); n != 0 {
+		t.Fatalf("the application was asked %d times about a vouched request", n)
+	}
+	if err := primary.Propose(UnsignedRequest(account, 2, authOp(account, 2, "pay"))); err != nil {
+		t.Fatal(err)
+	}
+	if n := auth.calls.Load(); n != 1 {
+		t.Fatalf("the application was asked %d times about a request not vouched for, want 1", n)
+	}
+	m, err := Decode(Encode(vouched))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.(*Request).Vouched {
+		t.Fatal("a decoded request is vouched for")
+	}
+}

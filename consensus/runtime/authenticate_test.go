@@ -97,10 +97,12 @@ func TestPrePrepareBatchIsCheckedTogether(t *testing.T) {
 	v.auth = func([32]byte, uint64, []byte) bool { single++; return true }
 	var got []string
 	v.authBatch = func(_ [][32]byte, _ []uint64, ops [][]byte) []bool {
-		for _, op := range ops {
+		ok := make([]bool, len(ops))
+		for i, op := range ops {
 			got = append(got, string(op))
+			ok[i] = string(op) == "b"
 		}
-		return make([]bool, len(ops))
+		return ok
 	}
 	signer := genKey(t)
 	signed := &pbft.Request{Client: pbft.ClientID(signer.Public().(ed25519.PublicKey)), Timestamp: 1, Op: []byte("signed")}
@@ -111,6 +113,11 @@ func TestPrePrepareBatchIsCheckedTogether(t *testing.T) {
 	v.precheck(pp)
 	if fmt.Sprint(got) != "[a b]" || single != 0 {
 		t.Fatalf("the application got %v together and %d alone, want [a b] together", got, single)
+	}
+	// The core takes the application's verdicts from the requests: it asks
+	// again only about those it did not vouch for.
+	if a, b := pp.Batch[0], pp.Batch[2]; a.Vouched || !b.Vouched || signed.Vouched {
+		t.Fatalf("vouched: a %v, b %v, signed %v; want only b (the one the application accepted)", a.Vouched, b.Vouched, signed.Vouched)
 	}
 	if !v.cached(tripleKey(signer.Public().(ed25519.PublicKey), d.SignedBytes(signed), signed.Sig[:])) {
 		t.Fatal("the signed request's signature was not checked ahead")

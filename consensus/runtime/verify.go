@@ -102,6 +102,7 @@ func (v *verifier) checkBatch(batch []*pbft.Request) {
 		return
 	}
 	var (
+		unsigned   []*pbft.Request
 		clients    [][32]byte
 		timestamps []uint64
 		ops        [][]byte
@@ -111,17 +112,20 @@ func (v *verifier) checkBatch(batch []*pbft.Request) {
 			v.check(q)
 			continue
 		}
+		unsigned = append(unsigned, q)
 		clients, timestamps, ops = append(clients, q.Client), append(timestamps, q.Timestamp), append(ops, q.Op)
 	}
 	if len(ops) > 0 {
-		v.authBatch(clients, timestamps, ops) // warms the application's cache; the core asks again
+		for i, ok := range v.authBatch(clients, timestamps, ops) {
+			unsigned[i].Vouched = ok // the core asks again about the others
+		}
 	}
 }
 
 func (v *verifier) check(m pbft.Message) {
 	if q, ok := m.(*pbft.Request); ok && q.Unsigned() {
 		if v.auth != nil {
-			v.auth(q.Client, q.Timestamp, q.Op) // warms the application's cache; the core asks again
+			q.Vouched = v.auth(q.Client, q.Timestamp, q.Op) // the core asks again if not
 		}
 		return
 	}
