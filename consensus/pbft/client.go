@@ -84,6 +84,12 @@ func (c *Client) SetRetransmitTimeout(ticks int) { c.cfg.RetransmitTimeout = max
 // highest view its accepted results came from).
 func (c *Client) Primary() uint32 { return uint32(c.view % uint64(len(c.cfg.Replicas))) }
 
+// LearnView raises the view the client believes in (and so its primary)
+// to v, the view of a result that another client of the same runtime
+// accepted: that result's f+1 matching replies vouch for the view as the
+// client's own would. A lower v changes nothing.
+func (c *Client) LearnView(v uint64) { c.view = max(c.view, v) }
+
 // ID returns the client's id (its public key).
 func (c *Client) ID() ClientID { return c.id }
 

@@ -126,3 +126,26 @@ func TestClientAcceptsTentativeRepliesFromAQuorumOfOneView(t *testing.T) {
 		})
 	}
 }
+
+func TestLearnViewMovesThePrimaryForward(t *testing.T) {
+	c := newCluster(t, 4)
+	cl := c.client
+	if p := cl.Primary(); p != 0 {
+		t.Fatalf("primary %d before any result, want 0", p)
+	}
+	cl.LearnView(5)
+	if p := cl.Primary(); p != 1 {
+		t.Fatalf("primary %d after view 5 of 4 replicas, want 1", p)
+	}
+	_, out, err := cl.Submit([]byte("op"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].To.Replica != 1 {
+		t.Fatalf("a request after view 5 went to %+v, want replica 1 alone", out)
+	}
+	cl.LearnView(2) // an older view changes nothing
+	if p := cl.Primary(); p != 1 {
+		t.Fatalf("primary %d after an older view, want 1", p)
+	}
+}

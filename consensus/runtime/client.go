@@ -94,6 +94,11 @@ type Client struct {
 	// client ids to this client.
 	routes *routeBook
 
+	// view is the highest view of a result any identity accepted: an
+	// identity takes it before it sends a request, so after a view change
+	// one identity's retransmission teaches them all the new primary.
+	view atomic.Uint64
+
 	// latency is the smoothed finality; the retransmission timeout follows
 	// it within [minRetransmit, maxRetransmit].
 	latency                      latencyEstimate
@@ -280,6 +285,16 @@ func (c *Client) submit(ctx context.Context, j *job) ([]byte, error) {
 	}
 }
 
+// learnView raises c.view to v.
+func (c *Client) learnView(v uint64) {
+	for {
+		cur := c.view.Load()
+		if v <= cur || c.view.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
 // Connected reports whether every identity has an established connection
 // to every replica (benchmarks wait for it before they start the clock).
 func (c *Client) Connected() bool {
@@ -433,6 +448,7 @@ func (s *session) run() {
 			cur = nil
 		case j := <-jobs:
 			s.core.SetRetransmitTimeout(ticks(s.c.retransmitTimeout(j.req != nil), s.tick))
+			s.core.LearnView(s.c.view.Load())
 			var (
 				out []pbft.Outbound
 				err error
@@ -462,6 +478,7 @@ func (s *session) run() {
 				continue
 			}
 			if res != nil && cur != nil {
+				s.c.learnView(res.View)
 				s.waiting.Store(0)
 				if cur.req != nil {
 					s.c.release(cur.req, s)

@@ -91,3 +91,48 @@ func TestUnsignedRequestsGoToThePrimaryOnceRoutesAreKnown(t *testing.T) {
 	c.restart(0)
 	waitFor(t, 10*time.Second, "replicas to converge", func() bool { return c.converged(6) })
 }
+
+// TestIdentitiesShareTheViewTheyLearn: after a view change, the identity
+// whose request taught the client the new view teaches every other one, so
+// their requests go to the new primary at once instead of to the old one
+// (which would cost each a retransmission timeout, here a minute).
+func TestIdentitiesShareTheViewTheyLearn(t *testing.T) {
+	c := newCluster(t, clusterOpts{app: func(_ int, a *counterApp) pbft.Application { return &batchAuthApp{counterApp: a} }})
+	cl, err := Dial(ClientConfig{Domain: c.domain, Replicas: c.pubs, Addrs: c.addrs, Identities: 4,
+		RetransmitAfter: time.Minute, MinRetransmitAfter: time.Minute, Listen: "127.0.0.1:0", Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	waitFor(t, 10*time.Second, "the client to connect", cl.Connected)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c.stop(0)
+	waitFor(t, 10*time.Second, "the link to the primary to go down", func() bool { return cl.links[0].Connection() == 0 })
+	// An unsigned request goes to every replica while the primary's link
+	// is down: the backups change view and execute it.
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cl.SubmitUnsigned(ctx, [32]byte(pub), 1, []byte("ok/first")); err != nil || len(res) == 0 {
+		t.Fatalf("unsigned request: result %q, err %v", res, err)
+	}
+	if v := cl.view.Load(); v == 0 {
+		t.Fatal("the client learned no view from its result")
+	}
+	// Signed requests go to the believed primary alone: every identity's
+	// must reach the new one, replica 1, whichever identity serves it.
+	const n = 12
+	for i := range n {
+		if _, err := cl.Submit(ctx, fmt.Appendf(nil, "signed/%d", i)); err != nil {
+			t.Fatalf("signed request %d: %v", i, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "replicas to count the client's requests", func() bool {
+		return fmt.Sprint(c.clientRequests()) == fmt.Sprint([]uint64{0, 1 + n, 1, 1})
+	})
+	c.restart(0)
+	waitFor(t, 10*time.Second, "replicas to converge", func() bool { return c.converged(1 + n) })
+}
