@@ -113,6 +113,9 @@ func (v *view) get(bucket, key []byte) []byte {
 	return b.Get(key)
 }
 
+// put writes value under key. value must be the caller's own memory, never
+// a slice get returned: bbolt's memory is valid only during its
+// transaction, and a replica keeps writes past it (see deferred.go).
 func (v *view) put(bucket, key, value []byte) { v.writes.set(string(bucket), string(key), value) }
 
 // del deletes key from bucket (a nil pending write).
