@@ -207,12 +207,13 @@ func (r *Replicated) SignatureChecks() uint64 { return r.sigs.checks.Load() }
 
 // TxID identifies a signed transaction in the results a shard returns: the
 // SHA-256 of its encoding, in hex.
-func TxID(tx SignedTx) string { return txID(tx.Marshal()) }
-
-func txID(enc []byte) string {
-	h := sha256.Sum256(enc)
-	return hex.EncodeToString(h[:])
+func TxID(tx SignedTx) string {
+	id := txID(tx.Marshal())
+	return hex.EncodeToString(id[:])
 }
+
+// txID is the id of the transaction encoded as enc.
+func txID(enc []byte) [32]byte { return sha256.Sum256(enc) }
 
 // txResult is the result of a transaction op: its receipt and which
 // transaction it is for, so that a client that ordered it under its
@@ -220,5 +221,5 @@ func txID(enc []byte) string {
 // that of another transaction with the same nonce.
 type txResult struct {
 	Receipt
-	Tx string // TxID, in hex; "" when the op held no transaction
+	Tx [32]byte // txID; zero when the op held no transaction
 }

@@ -36,7 +36,7 @@ func TestAuthenticateRequestVerifiesEachTransactionOnce(t *testing.T) {
 		}
 	}
 	res := r.Apply(1, [][]byte{op})
-	if tr := receiptOf(t, res[0]); tr.Err != "" || tr.Seq != 1 || tr.Tx != TxID(tx) {
+	if tr := receiptOf(t, res[0]); tr.Err != "" || tr.Seq != 1 || tr.Tx != txID(tx.Marshal()) {
 		t.Fatalf("receipt %+v", tr)
 	}
 	if n := r.SignatureChecks(); n != 1 {
@@ -48,7 +48,7 @@ func TestAuthenticateRequestVerifiesEachTransactionOnce(t *testing.T) {
 	if !r.AuthenticateRequest(buyerP.acct, 1, op) {
 		t.Fatal("replay not authentic")
 	}
-	if tr := receiptOf(t, r.Apply(2, [][]byte{op})[0]); !strings.Contains(tr.Err, "nonce 1 already used") || tr.Tx != TxID(tx) {
+	if tr := receiptOf(t, r.Apply(2, [][]byte{op})[0]); !strings.Contains(tr.Err, "nonce 1 already used") || tr.Tx != txID(tx.Marshal()) {
 		t.Fatalf("replayed transaction: %+v", tr)
 	}
 	if n := r.SignatureChecks(); n != 1 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,7 +142,7 @@ func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 		sigErrs, hashes := r.verifyAll(txs, encs)
 		for j, rc := range r.l.applyBatch(txs, now, sigErrs) {
 			// The hash of the encoding is the transaction's id (txID).
-			results[txIdx[j]] = txResult{Receipt: rc, Tx: hex.EncodeToString(hashes[j][:])}.marshal()
+			results[txIdx[j]] = txResult{Receipt: rc, Tx: hashes[j]}.marshal()
 		}
 	}
 	for i, op := range ops {

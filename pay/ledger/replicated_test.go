@@ -75,7 +75,7 @@ func TestReplicatedIsDeterministicAndRejectsGarbage(t *testing.T) {
 	if tr := receiptOf(t, ra[0]); tr.Seq != 1 || tr.Err != "" {
 		t.Errorf("op 0: %+v, want applied as the first transaction", tr)
 	}
-	if tr := receiptOf(t, ra[3]); !strings.Contains(tr.Err, "decode") || tr.Tx != "" {
+	if tr := receiptOf(t, ra[3]); !strings.Contains(tr.Err, "decode") || tr.Tx != [32]byte{} {
 		t.Errorf("op 3: %+v, want a decoding error and no transaction id", tr)
 	}
 	for i, want := range map[int]string{1: `"present":true`, 2: "decode op", 4: "unknown op kind"} {

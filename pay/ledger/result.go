@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -20,22 +19,36 @@ const txResultVersion = 1
 // maxResultErr bounds the rejection reason a result carries.
 const maxResultErr = 4096
 
-// marshal encodes r: the version, the receipt (sequence, reason, the
-// channel if any, paid, fee, refund) and the transaction id if known.
-// There is one encoding per value.
+// marshal encodes r: the version, the receipt (sequence, reason cut to
+// maxResultErr bytes, the channel if any, paid, fee, refund) and the
+// transaction id if known. There is one encoding per value.
 func (r txResult) marshal() []byte {
-	w := wire.NewWriter(80 + len(r.Err)).U8(txResultVersion).U64(r.Seq).String(r.Err)
-	w.Bool(r.Channel != pay.ChannelID{})
-	if r.Channel != (pay.ChannelID{}) {
-		w.Fixed(r.Channel[:])
-	}
+	reason := r.Err[:min(len(r.Err), maxResultErr)]
+	w := wire.NewWriter(96 + len(reason)).U8(txResultVersion).U64(r.Seq).String(reason)
+	optional(w, r.Channel)
 	w.U64(uint64(r.Paid)).U64(uint64(r.Fee)).U64(uint64(r.Refund))
-	id, err := hex.DecodeString(r.Tx)
-	w.Bool(err == nil && len(id) == 32)
-	if err == nil && len(id) == 32 {
-		w.Fixed(id)
-	}
+	optional(w, r.Tx)
 	return w.Bytes()
+}
+
+// optional writes a 32-byte value that is absent when zero: a presence
+// flag, then the value if present.
+func optional(w *wire.Writer, v [32]byte) {
+	w.Bool(v != [32]byte{})
+	if v != [32]byte{} {
+		w.Fixed(v[:])
+	}
+}
+
+// readOptional reads what optional wrote; a present zero value is an error
+// (it has another encoding).
+func readOptional(r *wire.Reader, v *[32]byte) {
+	if r.Bool() {
+		r.Fixed(v[:])
+		if r.Err() == nil && *v == [32]byte{} {
+			r.Fail(errors.New("a zero value marked present"))
+		}
+	}
 }
 
 // unmarshalTxResult decodes a transaction result a replica returned.
@@ -47,18 +60,9 @@ func unmarshalTxResult(b []byte) (txResult, error) {
 	var tr txResult
 	tr.Seq = r.U64()
 	tr.Err = r.String(maxResultErr)
-	if r.Bool() {
-		r.Fixed(tr.Channel[:])
-		if r.Err() == nil && tr.Channel == (pay.ChannelID{}) {
-			r.Fail(errors.New("zero channel id present"))
-		}
-	}
+	readOptional(r, (*[32]byte)(&tr.Channel))
 	tr.Paid, tr.Fee, tr.Refund = pay.Amount(r.U64()), pay.Amount(r.U64()), pay.Amount(r.U64())
-	if r.Bool() {
-		var id [32]byte
-		r.Fixed(id[:])
-		tr.Tx = hex.EncodeToString(id[:])
-	}
+	readOptional(r, &tr.Tx)
 	if err := r.Done(); err != nil {
 		return txResult{}, fmt.Errorf("decode transaction result: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 // sampleTxResults are results of each shape: applied with and without a
 // channel, rejected, and without a transaction id.
 func sampleTxResults() []txResult {
-	id := strings.Repeat("ab", 32)
+	id := [32]byte{0xab, 0xcd}
 	return []txResult{
 		{Receipt: Receipt{Seq: 7, Paid: 999_990, Fee: 10}, Tx: id},
 		{Receipt: Receipt{Seq: 1 << 40, Channel: pay.ChannelID{1, 2, 3}, Paid: 5, Refund: 6}, Tx: id},
@@ -32,6 +32,10 @@ func TestTxResultRoundTrips(t *testing.T) {
 				t.Fatalf("%+v: the first %d of %d bytes decoded", want, n, len(b))
 			}
 		}
+	}
+	long := txResult{Receipt: Receipt{Err: strings.Repeat("x", maxResultErr+1)}}
+	if tr, err := unmarshalTxResult(long.marshal()); err != nil || len(tr.Err) != maxResultErr {
+		t.Fatalf("an overlong reason: %d bytes decoded, %v; want it cut to %d", len(tr.Err), err, maxResultErr)
 	}
 	for name, b := range map[string][]byte{
 		"json":            []byte(`{"seq":1,"tx":"ab"}`),
