@@ -35,7 +35,8 @@ func (l *Ledger) deferWrites(limit int) {
 
 // update runs fn on a view of the state and, if it succeeds, makes its
 // writes part of the state: in the file before it returns, or deferred.
-// fn keeps or discards each transaction's writes itself (view.keep).
+// fn may keep or discard each transaction's writes as it goes (view.keep,
+// view.discard); what it leaves pending is kept too.
 func (l *Ledger) update(fn func(v *view) error) error {
 	if l.deferred.writes == nil {
 		return l.db.Update(func(btx *bolt.Tx) error {
