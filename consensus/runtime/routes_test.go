@@ -22,6 +22,23 @@ func (c *cluster) clientRequests() []uint64 {
 	return out
 }
 
+// routedCluster starts a cluster whose application authenticates unsigned
+// requests (batchAuthApp) and a connected client of it with identities
+// that never retransmit (a retransmission goes to every replica, which
+// would blur where requests went).
+func routedCluster(t *testing.T, identities int) (*cluster, *Client) {
+	t.Helper()
+	c := newCluster(t, clusterOpts{app: func(_ int, a *counterApp) pbft.Application { return &batchAuthApp{counterApp: a} }})
+	cl, err := Dial(ClientConfig{Domain: c.domain, Replicas: c.pubs, Addrs: c.addrs, Identities: identities,
+		RetransmitAfter: time.Minute, MinRetransmitAfter: time.Minute, Listen: "127.0.0.1:0", Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	waitFor(t, 10*time.Second, "the client to connect", cl.Connected)
+	return c, cl
+}
+
 // TestUnsignedRequestsGoToThePrimaryOnceRoutesAreKnown: an unsigned
 // request of a client id goes to every replica the first time (each learns
 // to route the id's replies to this client), then to the primary alone,
@@ -29,15 +46,7 @@ func (c *cluster) clientRequests() []uint64 {
 // while the link to the primary is down (its backups then change view at
 // once); the backups' replies reach the client every time.
 func TestUnsignedRequestsGoToThePrimaryOnceRoutesAreKnown(t *testing.T) {
-	c := newCluster(t, clusterOpts{app: func(_ int, a *counterApp) pbft.Application { return &batchAuthApp{counterApp: a} }})
-	// Retransmissions would send the request to everyone: none in this test.
-	cl, err := Dial(ClientConfig{Domain: c.domain, Replicas: c.pubs, Addrs: c.addrs, Identities: 1,
-		RetransmitAfter: time.Minute, MinRetransmitAfter: time.Minute, Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
-	waitFor(t, 10*time.Second, "the client to connect", cl.Connected)
+	c, cl := routedCluster(t, 1)
 	pub, _, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -97,14 +106,7 @@ func TestUnsignedRequestsGoToThePrimaryOnceRoutesAreKnown(t *testing.T) {
 // their requests go to the new primary at once instead of to the old one
 // (which would cost each a retransmission timeout, here a minute).
 func TestIdentitiesShareTheViewTheyLearn(t *testing.T) {
-	c := newCluster(t, clusterOpts{app: func(_ int, a *counterApp) pbft.Application { return &batchAuthApp{counterApp: a} }})
-	cl, err := Dial(ClientConfig{Domain: c.domain, Replicas: c.pubs, Addrs: c.addrs, Identities: 4,
-		RetransmitAfter: time.Minute, MinRetransmitAfter: time.Minute, Listen: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
-	waitFor(t, 10*time.Second, "the client to connect", cl.Connected)
+	c, cl := routedCluster(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
