@@ -20,9 +20,10 @@ const verifyCacheSize = 1 << 14
 // a cache hit is only ever a triple ed25519.Verify accepted.
 //
 // Unsigned requests are the application's to authenticate (pbft.Config's
-// Authenticate): precheck calls it on the reader goroutines too, so an
-// application that caches what it verified (the ledger does) pays for its
-// signature check there and not on the event loop. An application that
+// Authenticate): precheck asks it on the reader goroutines, so the
+// application pays for its signature checks there and not on the event
+// loop, and marks the requests it vouched for (pbft.Request.Vouched),
+// which the core then takes without asking again. An application that
 // authenticates many requests at once (pbft.BatchAuthenticator) gets a
 // pre-prepare's unsigned requests together.
 type verifier struct {
@@ -115,8 +116,11 @@ func (v *verifier) checkBatch(batch []*pbft.Request) {
 		unsigned = append(unsigned, q)
 		clients, timestamps, ops = append(clients, q.Client), append(timestamps, q.Timestamp), append(ops, q.Op)
 	}
-	if len(ops) > 0 {
-		for i, ok := range v.authBatch(clients, timestamps, ops) {
+	if len(ops) == 0 {
+		return
+	}
+	if oks := v.authBatch(clients, timestamps, ops); len(oks) == len(unsigned) {
+		for i, ok := range oks {
 			unsigned[i].Vouched = ok // the core asks again about the others
 		}
 	}
