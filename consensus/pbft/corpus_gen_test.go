@@ -24,4 +24,14 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			}
 		}
 	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeReplyGroup")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range sampleReplyGroups(t) {
+		body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(b)) + ")\n"
+		if err := os.WriteFile(filepath.Join(dir, "seed-"+strconv.Itoa(i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

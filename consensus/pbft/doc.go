@@ -23,6 +23,12 @@
 // finality takes four message delays instead of five. What ran ahead is
 // rolled back if a view change replaces it (see tentative.go).
 //
+// A replica signs the replies of one batch once, over the root of a Merkle
+// tree of them; each reply carries its proof and verifies on its own (see
+// Reply). On the wire the replies to one client connection travel as a
+// reply group (EncodeReplyGroup), which writes the shared parts once and
+// only the proof hashes its replies cannot rebuild.
+//
 // Requests are signed by their client's key, except when the operation
 // authenticates itself: an application whose transactions carry their
 // sender's signature (the ledger) can vouch for an unsigned request

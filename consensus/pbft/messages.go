@@ -25,10 +25,13 @@ const (
 	KindStatus
 	KindStateRequest
 	KindStateResponse
+	// KindReplyGroup marks the wire form of several replies under one
+	// signature (see EncodeReplyGroup); it is never a Message of its own.
+	KindReplyGroup
 )
 
 var kindNames = [...]string{"invalid", "request", "pre-prepare", "prepare", "commit", "reply",
-	"checkpoint", "view-change", "new-view", "status", "state-request", "state-response"}
+	"checkpoint", "view-change", "new-view", "status", "state-request", "state-response", "reply-group"}
 
 // String names the kind.
 func (k Kind) String() string {

@@ -17,12 +17,20 @@ const (
 // Leaf is the hash of what a reply says: which request (client and
 // timestamp) had which result.
 func (m *Reply) Leaf() Digest {
-	w := wire.NewWriter(64 + len(m.Result)).String(replyLeafContext).Fixed(m.Client[:]).U64(m.Timestamp).Var(m.Result)
-	return sha256.Sum256(w.Bytes())
+	d, _ := m.leafInto(make([]byte, 0, len(replyLeafContext)+4+len(m.Client)+8+4+len(m.Result)))
+	return d
+}
+
+// leafInto is Leaf hashing its input in buf's memory, which it returns
+// for the next leaf.
+func (m *Reply) leafInto(buf []byte) (Digest, []byte) {
+	b := wire.Append(buf).String(replyLeafContext).Fixed(m.Client[:]).U64(m.Timestamp).Var(m.Result).Bytes()
+	return sha256.Sum256(b), b
 }
 
 func replyNode(left, right Digest) Digest {
-	w := wire.NewWriter(96).String(replyNodeContext).Fixed(left[:]).Fixed(right[:])
+	var b [4 + len(replyNodeContext) + 2*len(Digest{})]byte // on the stack: a batch hashes one node per reply
+	w := wire.Append(b[:0]).String(replyNodeContext).Fixed(left[:]).Fixed(right[:])
 	return sha256.Sum256(w.Bytes())
 }
 

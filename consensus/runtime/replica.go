@@ -57,6 +57,8 @@ type Replica struct {
 	quiet     bool          // loop only: ticks come quietTicks at a time (see pbft.Node.Quiet)
 	closeOnce sync.Once
 	closeErr  error
+
+	replyScratch []*pbft.Reply // loop only: gathers one signature's replies to send
 }
 
 // Start opens the replica's state file, restarts its core from it, starts
@@ -351,7 +353,12 @@ func (r *Replica) send(msgs []pbft.Outbound) {
 			r.timeline.sent(o.Msg, now)
 		}
 	}
-	for _, o := range msgs {
+	for i := 0; i < len(msgs); i++ {
+		o := msgs[i]
+		if rp, ok := o.Msg.(*pbft.Reply); ok && o.To.ToClient && o.To.Client == rp.Client {
+			i = r.sendReplies(msgs, i) - 1
+			continue
+		}
 		frame := pbft.Encode(o.Msg)
 		switch {
 		case o.To.ToClient:
@@ -366,6 +373,27 @@ func (r *Replica) send(msgs []pbft.Outbound) {
 			r.links[o.To.Replica].Send(frame)
 		}
 	}
+}
+
+// sendReplies sends the replies from msgs[i] on that one signature covers
+// (the core signs a batch's replies together, see pbft.Reply) as reply
+// groups, one frame per client connection, and returns the index after
+// them.
+func (r *Replica) sendReplies(msgs []pbft.Outbound, i int) int {
+	group := r.replyScratch[:0]
+	for ; i < len(msgs); i++ {
+		o := msgs[i]
+		rp, ok := o.Msg.(*pbft.Reply)
+		if !ok || !o.To.ToClient || o.To.Client != rp.Client || (len(group) > 0 && !pbft.Groupable(group[len(group)-1], rp)) ||
+			len(group) == pbft.MaxReplyGroup {
+			break
+		}
+		group = append(group, rp)
+	}
+	r.srv.SendReplyGroup(group)
+	clear(group)
+	r.replyScratch = group[:0]
+	return i
 }
 
 // PublicKey returns the replica's key.

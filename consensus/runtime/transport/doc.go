@@ -12,6 +12,8 @@
 // benchmarks on a kernel without netem). On it, a Server accepts replica
 // and client connections and a Link keeps one reconnecting outgoing
 // connection to one peer. Every connection carries one long-lived stream of
-// length-prefixed frames, each the pbft.Encode of one message; a separate
-// short stream answers status queries.
+// length-prefixed frames, each the pbft.Encode of one message, or, from a
+// replica to a client connection, a reply group (pbft.EncodeReplyGroup:
+// the replies of one batch to that connection's identities, under their
+// one signature); a separate short stream answers status queries.
 package transport

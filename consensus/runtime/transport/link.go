@@ -274,8 +274,8 @@ func writeQueued(w *bufio.Writer, f []byte, queue chan []byte) error {
 
 // readMessages reads frames from r until it fails (it always returns the
 // error that ended the stream, io.EOF for a clean end), decoding each and
-// handing it to deliver; a frame that does not decode is counted and
-// dropped.
+// handing it to deliver (a reply group's replies one by one); a frame that
+// does not decode is counted and dropped.
 func readMessages(r *bufio.Reader, max int, bad *atomic.Uint64, log *slog.Logger, deliver func(pbft.Message)) error {
 	var buf []byte // every frame is read here: a decoded message keeps nothing of it
 	for {
@@ -289,6 +289,18 @@ func readMessages(r *bufio.Reader, max int, bad *atomic.Uint64, log *slog.Logger
 		}
 		if cap(b) <= keptFrameBuffer {
 			buf = b
+		}
+		if len(b) > 0 && pbft.Kind(b[0]) == pbft.KindReplyGroup {
+			replies, err := pbft.DecodeReplyGroup(b)
+			if err != nil {
+				bad.Add(1)
+				log.Debug("pbft transport: bad reply group dropped", "err", err)
+				continue
+			}
+			for _, r := range replies {
+				deliver(r)
+			}
+			continue
 		}
 		m, err := pbft.Decode(b)
 		if err != nil {

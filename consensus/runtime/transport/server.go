@@ -178,6 +178,53 @@ func (s *Server) SendClient(id pbft.ClientID, frame []byte) bool {
 	return false
 }
 
+// SendReplyGroup queues replies that one signature covers (see
+// pbft.EncodeReplyGroup) to their clients, one reply group frame per
+// client connection, whatever number of their identities it carries. It
+// returns how many replies were dropped: their client is not connected,
+// its queue is full, or the replies are not one signature's.
+func (s *Server) SendReplyGroup(replies []*pbft.Reply) int {
+	type group struct {
+		cs      *clientStream
+		replies []*pbft.Reply
+	}
+	var groups []group
+	at := map[*clientStream]int{}
+	dropped := 0
+	s.mu.Lock()
+	for _, r := range replies {
+		cs := s.clients[r.Client]
+		if cs == nil {
+			cs = s.routes[r.Client]
+		}
+		if cs == nil {
+			dropped++
+			continue
+		}
+		i, ok := at[cs]
+		if !ok {
+			i = len(groups)
+			at[cs] = i
+			groups = append(groups, group{cs: cs})
+		}
+		groups[i].replies = append(groups[i].replies, r)
+	}
+	s.mu.Unlock()
+	for _, g := range groups {
+		frame, err := pbft.EncodeReplyGroup(g.replies)
+		if err == nil {
+			select {
+			case g.cs.queue <- frame:
+				continue
+			default:
+			}
+		}
+		dropped += len(g.replies)
+	}
+	s.droppedReplies.Add(uint64(dropped))
+	return dropped
+}
+
 // Close stops accepting, closes every connection and waits for the
 // server's goroutines.
 func (s *Server) Close() {
