@@ -2,6 +2,7 @@ package pbft
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"math/bits"
 
 	"github.com/x402/x402/internal/wire"
@@ -29,9 +30,15 @@ func (m *Reply) leafInto(buf []byte) (Digest, []byte) {
 }
 
 func replyNode(left, right Digest) Digest {
-	var b [4 + len(replyNodeContext) + 2*len(Digest{})]byte // on the stack: a batch hashes one node per reply
-	w := wire.Append(b[:0]).String(replyNodeContext).Fixed(left[:]).Fixed(right[:])
-	return sha256.Sum256(w.Bytes())
+	// As wire's String and Fixed would write it, in an array on the stack:
+	// a batch hashes one node per reply.
+	const at = 4 + len(replyNodeContext)
+	var b [at + 2*len(Digest{})]byte
+	binary.BigEndian.PutUint32(b[:], uint32(len(replyNodeContext)))
+	copy(b[4:], replyNodeContext)
+	copy(b[at:], left[:])
+	copy(b[at+len(left):], right[:])
+	return sha256.Sum256(b[:])
 }
 
 // Root is the root of the reply tree that m's leaf, Index and Proof lead
@@ -152,10 +159,11 @@ func (n *Node) signRepliesIn(view uint64, items []replyItem, tentative bool) []O
 	}
 	replies := make([]*Reply, len(items))
 	leaves := make([]Digest, len(items))
+	var buf []byte
 	for i, it := range items {
 		replies[i] = &Reply{View: view, Timestamp: it.ts, Client: it.client, Replica: n.cfg.ID, Tentative: tentative,
 			Result: it.result, Index: uint32(i)}
-		leaves[i] = replies[i].Leaf()
+		leaves[i], buf = replies[i].leafInto(buf[:0])
 	}
 	if len(items) > 1 {
 		for i, p := range replyProofs(leaves) {
