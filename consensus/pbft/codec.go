@@ -35,8 +35,12 @@ var ErrMalformed = errors.New("pbft: malformed message")
 
 // Encode returns the canonical encoding of m: its kind, its body and its
 // signature.
-func Encode(m Message) []byte {
-	w := wire.NewWriter(sizeHint(m)).U8(uint8(m.Kind()))
+func Encode(m Message) []byte { return AppendEncoded(make([]byte, 0, sizeHint(m)), m) }
+
+// AppendEncoded appends Encode(m) to b (in b's memory while it has room)
+// and returns the extended buffer.
+func AppendEncoded(b []byte, m Message) []byte {
+	w := wire.Append(b).U8(uint8(m.Kind()))
 	switch m := m.(type) {
 	case *PrePrepare:
 		writePrePrepare(w, m)

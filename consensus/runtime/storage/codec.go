@@ -42,9 +42,10 @@ func (w *writer) u8(v uint8)   { w.b = append(w.b, v) }
 func (w *writer) u32(v uint32) { w.b = binary.BigEndian.AppendUint32(w.b, v) }
 func (w *writer) u64(v uint64) { w.b = binary.BigEndian.AppendUint64(w.b, v) }
 func (w *writer) msg(m pbft.Message) {
-	e := pbft.Encode(m)
-	w.u32(uint32(len(e)))
-	w.b = append(w.b, e...)
+	at := len(w.b)
+	w.u32(0) // the length, once known
+	w.b = pbft.AppendEncoded(w.b, m)
+	binary.BigEndian.PutUint32(w.b[at:], uint32(len(w.b)-at-4))
 }
 
 // prePrepare writes pp without its batch.
