@@ -38,12 +38,34 @@ type keyCache struct {
 	size       int // of each generation
 	cur, old   map[pay.Account]*voi.ExpandedPublicKey
 	turnedAway int // new senders turned away since the last turnover
+
+	// verifiers recycles batch verifiers: each holds a few hundred bytes
+	// a signature, allocated and cleared anew for every batch otherwise.
+	verifiers sync.Pool
 }
 
 func newKeyCache() *keyCache { return newKeyCacheOf(keyCacheSize) }
 
 func newKeyCacheOf(size int) *keyCache {
 	return &keyCache{size: size, cur: map[pay.Account]*voi.ExpandedPublicKey{}, old: map[pay.Account]*voi.ExpandedPublicKey{}}
+}
+
+// batchVerifier returns an empty batch verifier with room for about n
+// signatures; putBatchVerifier gives it back for the next batch.
+func (c *keyCache) batchVerifier(n int) *voi.BatchVerifier {
+	if c != nil {
+		if v, ok := c.verifiers.Get().(*voi.BatchVerifier); ok {
+			return v.Reset()
+		}
+	}
+	return voi.NewBatchVerifierWithCapacity(n)
+}
+
+// putBatchVerifier recycles v, which its caller no longer uses.
+func (c *keyCache) putBatchVerifier(v *voi.BatchVerifier) {
+	if c != nil {
+		c.verifiers.Put(v)
+	}
 }
 
 // get returns a's expanded key, or nil when c is nil, when the cache turns

@@ -135,7 +135,8 @@ func verifyGroup(d pay.Domain, txs []SignedTx, errs []error, keys *keyCache) {
 // as one batch; false says that one at least does not (a sender's key may
 // be no point).
 func batchVerifies(d pay.Domain, txs []SignedTx, keys *keyCache, b *signedBytes) bool {
-	bv := voi.NewBatchVerifierWithCapacity(len(txs))
+	bv := keys.batchVerifier(len(txs))
+	defer keys.putBatchVerifier(bv)
 	for _, tx := range txs {
 		if k := keys.get(tx.From); k != nil {
 			bv.AddExpandedWithOptions(k, b.of(d, tx.Tx), tx.Sig[:], zip215)
