@@ -3,6 +3,7 @@ package pbft
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"testing"
 
@@ -205,5 +206,22 @@ func BenchmarkStateDigest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		testDomain.StateDigest(Digest{}, sr.Clients)
+	}
+}
+
+// TestBatchDigestIsTheHashOfTheEncodedBatch: the batch digest, hashed a
+// request at a time, is the SHA-256 of the prefix and the batch's
+// encoding, for batches small and larger than its buffer.
+func TestBatchDigestIsTheHashOfTheEncodedBatch(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 200} {
+		batch := make([]*Request, n)
+		for i := range batch {
+			batch[i] = &Request{Client: ClientID{byte(i)}, Timestamp: uint64(i), Op: bytes.Repeat([]byte{byte(i)}, i*3), Sig: Signature{byte(i), 1}}
+		}
+		w := wire.NewWriter(0).String(Context + "/batch").String(testDomain.ChainID).U32(testDomain.Shard)
+		writeBatch(w, batch)
+		if got, want := testDomain.BatchDigest(batch), sha256.Sum256(w.Bytes()); got != want {
+			t.Fatalf("batch of %d: digest %x, want %x", n, got, want)
+		}
 	}
 }

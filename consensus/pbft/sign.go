@@ -54,9 +54,22 @@ func verify(d Domain, vf VerifyFunc, pub ed25519.PublicKey, m Message) bool {
 // BatchDigest is the digest a pre-prepare assigns to batch; the empty batch
 // is the null request of a new-view.
 func (d Domain) BatchDigest(batch []*Request) Digest {
-	w := wire.NewWriter(64 + len(d.ChainID) + batchSize(batch)).String(Context + "/batch").String(d.ChainID).U32(d.Shard)
-	writeBatch(w, batch)
-	return sha256.Sum256(w.Bytes())
+	// The hash of the prefix and writeBatch's bytes, written a request at
+	// a time through one small buffer rather than the whole batch at once.
+	h := sha256.New()
+	w := wire.NewWriter(256).String(Context + "/batch").String(d.ChainID).U32(d.Shard).U32(uint32(len(batch)))
+	for _, q := range batch {
+		if len(w.Bytes()) >= 4096 {
+			h.Write(w.Bytes())
+			w = wire.Append(w.Bytes()[:0])
+		}
+		q.body(w)
+		w.Fixed(q.Sig[:])
+	}
+	h.Write(w.Bytes())
+	var digest Digest
+	h.Sum(digest[:0])
+	return digest
 }
 
 // StateDigest is the checkpoint digest of a replica's state: the
