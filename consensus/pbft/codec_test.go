@@ -225,3 +225,12 @@ func TestBatchDigestIsTheHashOfTheEncodedBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestEncodedSize: a request's EncodedSize is its encoding's length.
+func TestRequestEncodedSize(t *testing.T) {
+	for _, q := range []*Request{{}, {Client: ClientID{1}, Timestamp: 9, Op: []byte("op"), Sig: Signature{2}}, UnsignedRequest(ClientID{3}, 4, make([]byte, 300))} {
+		if got, want := q.EncodedSize(), len(Encode(q)); got != want {
+			t.Fatalf("EncodedSize %d, encoding %d bytes", got, want)
+		}
+	}
+}

@@ -309,3 +309,6 @@ func (r *Request) key() reqKey { return reqKey{r.Client, r.Timestamp} }
 
 // size approximates the encoded size of r for batching by bytes.
 func (r *Request) size() int { return len(r.Op) + len(r.Client) + len(r.Sig) + 12 }
+
+// EncodedSize is len(Encode(r)), without encoding it.
+func (r *Request) EncodedSize() int { return 1 + r.size() }

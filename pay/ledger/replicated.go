@@ -94,9 +94,9 @@ type opResult struct {
 // are committed together; reads see the state after them.
 func (r *Replicated) Apply(_ uint64, ops [][]byte) [][]byte {
 	results := make([][]byte, len(ops))
-	var txs []SignedTx
-	var encs [][]byte
-	var txIdx []int
+	txs := make([]SignedTx, 0, len(ops)) // nearly every op is a transaction
+	encs := make([][]byte, 0, len(ops))
+	txIdx := make([]int, 0, len(ops))
 	var reports []ClockReport
 	for i, op := range ops {
 		kind, _, payload, err := decodeOp(op)

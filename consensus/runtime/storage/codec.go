@@ -278,7 +278,11 @@ func batchKey(seq uint64, d pbft.Digest) []byte {
 }
 
 func encodeBatch(batch []*pbft.Request) []byte {
-	w := &writer{b: make([]byte, 0, 256*len(batch)+4)}
+	size := 4
+	for _, q := range batch {
+		size += 4 + q.EncodedSize()
+	}
+	w := &writer{b: make([]byte, 0, size)}
 	w.u32(uint32(len(batch)))
 	for _, q := range batch {
 		w.msg(q)
