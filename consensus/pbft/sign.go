@@ -57,7 +57,7 @@ func (d Domain) BatchDigest(batch []*Request) Digest {
 	// The hash of the prefix and writeBatch's bytes, written a request at
 	// a time through one small buffer rather than the whole batch at once.
 	h := sha256.New()
-	w := wire.NewWriter(4096+512).String(Context + "/batch").String(d.ChainID).U32(d.Shard).U32(uint32(len(batch)))
+	w := wire.NewWriter(4096 + 512).String(Context + "/batch").String(d.ChainID).U32(d.Shard).U32(uint32(len(batch)))
 	for _, q := range batch {
 		if len(w.Bytes()) >= 4096 {
 			h.Write(w.Bytes())
